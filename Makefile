@@ -1,0 +1,72 @@
+# Umbra build.  `make` builds everything; `make test` runs every test;
+# `make run` runs the default job.  Each area may add rules in its own
+# fragment (*.mk), included below, so the areas stay independent.
+
+CC      := gcc
+CLANG   := clang
+BUILD   := build
+WARN    := -Wall -Wextra -Werror
+CSTD    := -std=c11
+INC     := -Iinclude
+
+# Hosted builds of the engine (tests, tools, benchmarks).
+HOSTED_CFLAGS := $(CSTD) $(WARN) $(INC) -O2 -g
+# The same under AddressSanitizer and UndefinedBehaviorSanitizer.
+SAN_FLAGS     := -fsanitize=address,undefined -fno-sanitize-recover=all \
+                 -fno-omit-frame-pointer
+SAN_CFLAGS    := $(CSTD) $(WARN) $(INC) -O1 -g $(SAN_FLAGS)
+# Freestanding: only the compiler's own headers (stdint, stddef, stdbool),
+# no libc, no builtins that could turn into libc calls.
+GCC_INC       := $(shell $(CC) -print-file-name=include)
+FREE_CFLAGS   := $(CSTD) $(WARN) -O2 -ffreestanding -fno-builtin -nostdinc \
+                 -isystem $(GCC_INC) $(INC) -mno-red-zone -fno-pic \
+                 -fno-stack-protector -mcmodel=kernel
+
+ENGINE_SRCS := $(wildcard engine/*.c)
+ENGINE_HDRS := $(wildcard engine/*.h include/umbra/*.h)
+
+ENGINE_LIB      := $(BUILD)/hosted/libumbra.a
+ENGINE_SAN_LIB  := $(BUILD)/san/libumbra.a
+ENGINE_FREE_OBJS := $(ENGINE_SRCS:%.c=$(BUILD)/free/%.o)
+
+CMOCKA_LIBS := -lcmocka
+
+.PHONY: all test run clean deps
+all: $(ENGINE_LIB) $(ENGINE_SAN_LIB) $(ENGINE_FREE_OBJS)
+
+$(BUILD)/hosted/engine/%.o: engine/%.c $(ENGINE_HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(HOSTED_CFLAGS) -c $< -o $@
+$(BUILD)/san/engine/%.o: engine/%.c $(ENGINE_HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(SAN_CFLAGS) -c $< -o $@
+$(BUILD)/free/engine/%.o: engine/%.c $(ENGINE_HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(FREE_CFLAGS) -c $< -o $@
+
+$(ENGINE_LIB): $(ENGINE_SRCS:%.c=$(BUILD)/hosted/%.o)
+	@mkdir -p $(@D)
+	rm -f $@ && ar rcs $@ $^
+$(ENGINE_SAN_LIB): $(ENGINE_SRCS:%.c=$(BUILD)/san/%.o)
+	@mkdir -p $(@D)
+	rm -f $@ && ar rcs $@ $^
+
+# Area fragments (tests, guests, tools, benchmarks) add to `all`.
+include tests/support/support.mk
+include $(sort $(filter-out tests/support/support.mk,$(wildcard */*.mk */*/*.mk)))
+
+deps:
+	tools/deps.sh
+
+JOBS := $(shell nproc 2>/dev/null || echo 2)
+
+test: deps
+	$(MAKE) -j$(JOBS) all
+	tests/run
+
+run: deps
+	$(MAKE) -j$(JOBS) all
+	tools/conformance-report
+
+clean:
+	rm -rf $(BUILD)
