@@ -339,11 +339,17 @@ enum umbra_load_status umbra_walk_init(struct umbra_walker *w,
 	}
 }
 
+/* Only the scalar fields: entry[] is valid for the levels the walk reached
+ * (level..top_level) and update[] up to n_updates, so the ~300 bytes of
+ * arrays need no clearing on this hot path. */
 static void clear_result(struct umbra_walk_result *res, uint8_t mode)
 {
-	struct umbra_walk_result empty = { .mode = mode };
-
-	*res = empty;
+	res->status = UMBRA_WALK_OK;
+	res->mode = mode;
+	res->top_level = res->level = res->page_shift = 0;
+	res->perm = res->pkey = res->n_updates = 0;
+	res->error_code = 0;
+	res->fault_addr = res->gpa = res->bad_gpa = 0;
 }
 
 void umbra_walk(const struct umbra_walker *w, const struct umbra_access *acc,

@@ -143,8 +143,10 @@ struct umbra_walk_result {
 	uint64_t fault_addr;  /* CR2 for #PF */
 	uint64_t gpa;         /* translation when status == OK */
 	uint64_t bad_gpa;     /* when status == BADMEM */
-	struct umbra_walk_entry entry[UMBRA_LEVELS_MAX + 1]; /* by level */
-	struct umbra_ad_update update[UMBRA_LEVELS_MAX];
+	/* Entries read, by level: valid for level <= l <= top_level only
+	 * (the walker does not clear the rest, to keep walks cheap). */
+	struct umbra_walk_entry entry[UMBRA_LEVELS_MAX + 1];
+	struct umbra_ad_update update[UMBRA_LEVELS_MAX]; /* [0, n_updates) */
 };
 
 /* Outcome of loading CR3 (PAE PDPTE load). */
