@@ -113,10 +113,11 @@ static uint32_t check_paging_rights(const struct umbra_walker *w,
 			return X86_PFEC_P;
 		return 0;
 	}
-	/* Supervisor data access.  SMAP is lifted only by AC at CPL < 3; a
-	 * supervisor access at CPL 3 is an implicit one (SDM 4.6.1). */
+	/* Supervisor data access.  EFLAGS.AC lifts SMAP for explicit accesses
+	 * only; implicit ones (descriptor tables, event delivery) stay blocked
+	 * at any CPL (SDM 4.6.1). */
 	if (user_addr && (w->regs.cr4 & X86_CR4_SMAP) &&
-	    !(acc->cpl < 3 && acc->ac))
+	    !(acc->ac && !acc->implicit_supervisor))
 		return X86_PFEC_P;
 	if (acc->kind == UMBRA_ACCESS_WRITE && wp && !writable)
 		return X86_PFEC_P;

@@ -1,0 +1,139 @@
+/*
+ * walkprobe main loop: boot options, the header describing the CPU, one
+ * record per case, the trailer.  Options (-append): mode=32|pae (32-bit
+ * image), mode=long4|long5 (64-bit image), seed=N, cases=N.
+ */
+#include "probe.h"
+
+#define DEFAULT_SEED  0x5eed2024c0ffee01ull
+#define DEFAULT_CASES 10000
+
+static uint8_t user_stack[4096] USER_DATA;
+
+static const char *const mode_names[] = { "32", "pae", "long4", "long5" };
+
+struct kernel_access {
+	uintptr_t va, op;
+};
+
+static void do_kernel_access(void *arg)
+{
+	struct kernel_access *k = arg;
+
+	probe_kernel_access(k->va, k->op);
+}
+
+static void do_load_cr3(void *arg)
+{
+	write_cr3(*(unsigned long *)arg);
+}
+
+static uint64_t cr2_sentinel(void)
+{
+	return sizeof(long) == 8 ? CR2_SENTINEL_64 : CR2_SENTINEL_32;
+}
+
+static void run_case(struct probe_case *c)
+{
+	struct trap_info ti;
+	unsigned long cr3 = (unsigned long)c->cr3;
+	struct kernel_access k = {
+		.va = (uintptr_t)c->va,
+		.op = c->kind | (c->stack ? OP_STACK : 0) | (c->ac ? OP_AC : 0),
+	};
+
+	for (unsigned i = 0; i < c->n; i++)
+		entry_write(c->e[i].gpa, c->e[i].before);
+	if (env.cpu.pku) { /* WRPKRU needs CR4.PKE */
+		write_cr4(read_cr4() | X86_CR4_PKE);
+		wrpkru(c->pkru);
+	}
+	if (env.cpu.nx)
+		wrmsr(X86_MSR_EFER, c->efer);
+	write_cr4((unsigned long)c->cr4);
+	write_cr0((unsigned long)c->cr0);
+	/* Flushes the TLB, and in PAE mode loads the PDPTEs. */
+	c->cr3_vec = try_call(do_load_cr3, &cr3, NULL);
+	write_cr2((unsigned long)cr2_sentinel());
+
+	if (c->cpl == 0) {
+		c->vec = try_call(do_kernel_access, &k, &ti);
+	} else {
+		uint32_t v = run_user((uintptr_t)probe_user_entry,
+				      (uintptr_t)user_stack + sizeof(user_stack),
+				      c->ac ? EFLAGS_AC : 0, k.va, k.op, &ti);
+		c->vec = v == TRAP_SYSCALL ? TRAP_NONE : v;
+	}
+	c->err = c->vec == TRAP_NONE ? 0 : ti.error;
+	c->cr2 = read_cr2();
+
+	for (unsigned i = 0; i < c->n; i++)
+		c->e[i].after = entry_read(c->e[i].gpa);
+	for (unsigned i = 0; i < c->n; i++)
+		if (!(c->e[i].flags & PE_HARNESS))
+			entry_write(c->e[i].gpa, 0);
+}
+
+static void print_record(unsigned idx, const struct probe_case *c)
+{
+	kprintf("C %x %llx %llx %llx %llx %x %llx %x %x %x %x %x %x %x %x %x "
+		"%llx %x",
+		idx, (unsigned long long)c->cr0, (unsigned long long)c->cr3,
+		(unsigned long long)c->cr4, (unsigned long long)c->efer,
+		c->pkru, (unsigned long long)c->va, c->kind, c->cpl, c->ac,
+		c->stack, c->rsv_level, c->rsv_bit, c->cr3_vec, c->vec, c->err,
+		(unsigned long long)c->cr2, c->n);
+	for (unsigned i = 0; i < c->n; i++)
+		kprintf(" %x %x %llx %llx %llx", c->e[i].level, c->e[i].flags,
+			(unsigned long long)c->e[i].gpa,
+			(unsigned long long)c->e[i].before,
+			(unsigned long long)c->e[i].after);
+	kprintf("\n");
+}
+
+static enum probe_mode parse_mode(void)
+{
+	char buf[16];
+
+	if (!cmdline_get("mode", buf, sizeof(buf)))
+		return sizeof(long) == 8 ? PM_LONG4 : PM_32;
+	for (unsigned m = 0; m < 4; m++) {
+		if (strlen(buf) == strlen(mode_names[m]) &&
+		    !strncmp(buf, mode_names[m], sizeof(buf))) {
+			bool is64 = m >= PM_LONG4;
+
+			if (is64 != (sizeof(long) == 8))
+				panic("walkprobe: mode=%s needs the %s image",
+				      buf, is64 ? "64-bit" : "32-bit");
+			return (enum probe_mode)m;
+		}
+	}
+	panic("walkprobe: unknown mode=%s (32, pae, long4, long5)", buf);
+}
+
+int guest_main(void)
+{
+	static struct probe_case c;
+	const struct probe_cpu *cpu = &env.cpu;
+	uint64_t seed = cmdline_get_u64("seed", DEFAULT_SEED);
+	unsigned cases = (unsigned)cmdline_get_u64("cases", DEFAULT_CASES);
+
+	env.mode = parse_mode();
+	harness_setup();
+	kprintf("H walkprobe v=1 mode=%s seed=%#llx cases=%u maxphy=%u pse=%u "
+		"pse36=%u pae=%u nx=%u gbpages=%u lm=%u la57=%u pku=%u "
+		"smep=%u smap=%u cr2sentinel=%#llx\n",
+		mode_names[env.mode], (unsigned long long)seed, cases,
+		cpu->maxphy, cpu->pse, cpu->pse36, cpu->pae, cpu->nx,
+		cpu->gbpages, cpu->lm, cpu->la57, cpu->pku, cpu->smep,
+		cpu->smap, (unsigned long long)cr2_sentinel());
+	/* Each mode draws its own stream from the one seed. */
+	rng_seed(seed ^ (0x9E3779B97F4A7C15ull * (env.mode + 1)));
+	for (unsigned i = 0; i < cases; i++) {
+		case_generate(&c);
+		run_case(&c);
+		print_record(i, &c);
+	}
+	kprintf("T cases=%u\n", cases);
+	return 0;
+}
