@@ -32,7 +32,19 @@ ENGINE_FREE_OBJS := $(ENGINE_SRCS:%.c=$(BUILD)/free/%.o)
 CMOCKA_LIBS := -lcmocka
 
 .PHONY: all test run clean deps
-all: $(ENGINE_LIB) $(ENGINE_SAN_LIB) $(ENGINE_FREE_OBJS)
+all: $(ENGINE_LIB) $(ENGINE_SAN_LIB) $(BUILD)/free/engine.checked
+
+# The freestanding engine may reference only what GCC requires of every
+# freestanding environment (GCC documents that it may emit calls to memcpy,
+# memmove, memset and memcmp), which the hypervisor provides.
+FREE_ALLOWED_UNDEF := memcpy memmove memset memcmp
+$(BUILD)/free/engine.checked: $(ENGINE_FREE_OBJS)
+	@undef=$$(nm -u $^ | awk 'NF==2 {print $$2}' | sort -u | \
+		grep -vxE '$(subst $(eval) ,|,$(FREE_ALLOWED_UNDEF))' || true); \
+	if [ -n "$$undef" ]; then \
+		echo "freestanding engine references outside symbols: $$undef" >&2; \
+		exit 1; \
+	fi; touch $@
 
 $(BUILD)/hosted/engine/%.o: engine/%.c $(ENGINE_HDRS)
 	@mkdir -p $(@D)
