@@ -38,8 +38,10 @@ all: $(ENGINE_LIB) $(ENGINE_SAN_LIB) $(BUILD)/free/engine.checked
 # freestanding environment (GCC documents that it may emit calls to memcpy,
 # memmove, memset and memcmp), which the hypervisor provides.
 FREE_ALLOWED_UNDEF := memcpy memmove memset memcmp
-$(BUILD)/free/engine.checked: $(ENGINE_FREE_OBJS)
-	@undef=$$(nm -u $^ | awk 'NF==2 {print $$2}' | sort -u | \
+$(BUILD)/free/engine.o: $(ENGINE_FREE_OBJS)
+	ld -r -o $@ $^
+$(BUILD)/free/engine.checked: $(BUILD)/free/engine.o
+	@undef=$$(nm -u $< | awk '{print $$NF}' | sort -u | \
 		grep -vxE '$(subst $(eval) ,|,$(FREE_ALLOWED_UNDEF))' || true); \
 	if [ -n "$$undef" ]; then \
 		echo "freestanding engine references outside symbols: $$undef" >&2; \

@@ -11,7 +11,8 @@
 
 	.text
 	.code32
-/* void probe_kernel_access(uintptr_t va, uintptr_t op): at CPL 0. */
+/* uint32_t probe_kernel_access(uintptr_t va, uintptr_t op): at CPL 0;
+ * returns the byte read by a read access. */
 	.globl probe_kernel_access
 probe_kernel_access:
 	push %ebp
@@ -24,6 +25,7 @@ probe_kernel_access:
 	orl $EFLAGS_AC, (%esp)
 	popf
 1:	call do_access_k
+	movzbl %cl, %eax		/* the byte read, for a read */
 	pushf
 	andl $~EFLAGS_AC, (%esp)
 	popf
@@ -68,6 +70,11 @@ probe_kernel_access:
 probe_user_entry:
 	mov %eax, %ebp
 	call do_access_u
+	movb %cl, probe_user_read_value
 	int $0x80
 	ud2
+	.section .user.data, "aw"
+	.globl probe_user_read_value
+probe_user_read_value:
+	.byte 0
 	.section .note.GNU-stack, "", @progbits

@@ -11,7 +11,8 @@
 
 	.text
 	.code64
-/* void probe_kernel_access(uintptr_t va, uintptr_t op): at CPL 0. */
+/* uint32_t probe_kernel_access(uintptr_t va, uintptr_t op): at CPL 0;
+ * returns the byte read by a read access. */
 	.globl probe_kernel_access
 probe_kernel_access:
 	push %rbp
@@ -22,6 +23,7 @@ probe_kernel_access:
 	orl $EFLAGS_AC, (%rsp)
 	popf
 1:	call do_access_k
+	movzbl %al, %eax		/* the byte read, for a read */
 	pushf
 	andl $~EFLAGS_AC, (%rsp)
 	popf
@@ -66,6 +68,11 @@ probe_kernel_access:
 probe_user_entry:
 	mov %rdi, %rbp
 	call do_access_u
+	movb %al, probe_user_read_value(%rip)
 	int $0x80
 	ud2
+	.section .user.data, "aw"
+	.globl probe_user_read_value
+probe_user_read_value:
+	.byte 0
 	.section .note.GNU-stack, "", @progbits

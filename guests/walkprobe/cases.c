@@ -196,15 +196,21 @@ void case_generate(struct probe_case *c)
 		break;
 	}
 	va |= off;
+	c->pa = leaf_pa + off;
 	if (env.mode == PM_LONG4)
 		va = (uint64_t)((int64_t)(va << 16) >> 16);
 	else if (env.mode == PM_LONG5)
 		va = (uint64_t)((int64_t)(va << 7) >> 7);
 
-	/* Protection keys: key 0 is the harness's and stays accessible. */
+	/* Protection keys.  In long mode key 0 is the harness's (its user
+	 * stack) and stays accessible; outside long mode PKRU has no effect
+	 * at all, so there it is fully random, key 0 included, and a walker
+	 * that applied keys there would fault the (key 0) test pages. */
 	if (long_mode())
 		pkey = pct(90) ? 1 + below(15) : 0;
-	pkru = (uint32_t)(rnd() >> 32) & ~3u;
+	pkru = (uint32_t)(rnd() >> 32);
+	if (long_mode())
+		pkru &= ~3u;
 	if (pkey) {
 		pkru &= ~(3u << (2 * pkey));
 		if (pct(35))

@@ -14,13 +14,14 @@ static const char *const mode_names[] = { "32", "pae", "long4", "long5" };
 
 struct kernel_access {
 	uintptr_t va, op;
+	uint8_t value;
 };
 
 static void do_kernel_access(void *arg)
 {
 	struct kernel_access *k = arg;
 
-	probe_kernel_access(k->va, k->op);
+	k->value = (uint8_t)probe_kernel_access(k->va, k->op);
 }
 
 static void do_load_cr3(void *arg)
@@ -42,6 +43,16 @@ static void run_case(struct probe_case *c)
 		.op = c->kind | (c->stack ? OP_STACK : 0) | (c->ac ? OP_AC : 0),
 	};
 
+	/* The planned target byte (inside RAM: not a PSE-36 page above
+	 * 4 GiB) gets a marker, so that a read or write shows where QEMU
+	 * really went. */
+	bool check_pa = c->kind != UMBRA_ACCESS_FETCH &&
+			c->pa >= DATA_BASE && c->pa < DATA_BASE + DATA_SIZE;
+	volatile uint8_t *target = (volatile uint8_t *)(uintptr_t)(check_pa ? c->pa : DATA_BASE);
+	uint8_t value;
+
+	if (check_pa)
+		*target = PA_MARK;
 	for (unsigned i = 0; i < c->n; i++)
 		entry_write(c->e[i].gpa, c->e[i].before);
 	if (env.cpu.pku) { /* WRPKRU needs CR4.PKE */
@@ -58,15 +69,28 @@ static void run_case(struct probe_case *c)
 
 	if (c->cpl == 0) {
 		c->vec = try_call(do_kernel_access, &k, &ti);
+		value = k.value;
 	} else {
 		uint32_t v = run_user((uintptr_t)probe_user_entry,
 				      (uintptr_t)user_stack + sizeof(user_stack),
 				      c->ac ? EFLAGS_AC : 0, k.va, k.op, &ti);
 		c->vec = v == TRAP_SYSCALL ? TRAP_NONE : v;
+		/* A user page: under SMAP the kernel reads it with AC set. */
+		write_flags(read_flags() | EFLAGS_AC);
+		value = probe_user_read_value;
+		write_flags(read_flags() & ~EFLAGS_AC);
 	}
 	c->err = c->vec == TRAP_NONE ? 0 : ti.error;
 	c->cr2 = read_cr2();
 
+	c->pa_check = PA_UNCHECKED;
+	if (check_pa && c->vec == TRAP_NONE) {
+		bool hit = c->kind == UMBRA_ACCESS_READ ? value == PA_MARK
+							: *target == 0xC3;
+		c->pa_check = hit ? PA_MATCH : PA_MISMATCH;
+	}
+	if (check_pa)
+		*target = 0xC3;
 	for (unsigned i = 0; i < c->n; i++)
 		c->e[i].after = entry_read(c->e[i].gpa);
 	for (unsigned i = 0; i < c->n; i++)
@@ -77,12 +101,13 @@ static void run_case(struct probe_case *c)
 static void print_record(unsigned idx, const struct probe_case *c)
 {
 	kprintf("C %x %llx %llx %llx %llx %x %llx %x %x %x %x %x %x %x %x %x "
-		"%llx %x",
+		"%llx %llx %x %x",
 		idx, (unsigned long long)c->cr0, (unsigned long long)c->cr3,
 		(unsigned long long)c->cr4, (unsigned long long)c->efer,
 		c->pkru, (unsigned long long)c->va, c->kind, c->cpl, c->ac,
 		c->stack, c->rsv_level, c->rsv_bit, c->cr3_vec, c->vec, c->err,
-		(unsigned long long)c->cr2, c->n);
+		(unsigned long long)c->cr2, (unsigned long long)c->pa,
+		c->pa_check, c->n);
 	for (unsigned i = 0; i < c->n; i++)
 		kprintf(" %x %x %llx %llx %llx", c->e[i].level, c->e[i].flags,
 			(unsigned long long)c->e[i].gpa,

@@ -53,10 +53,19 @@ struct probe_case {
 	uint8_t rsv_level, rsv_bit; /* injected reserved bit, or NO_RSV */
 	uint8_t n;
 	struct probe_entry e[MAX_ENTRIES];
+	uint64_t pa;        /* the physical address the tables translate va to */
 	/* observed */
 	uint32_t cr3_vec, vec, err;
 	uint64_t cr2;
+	uint8_t pa_check;   /* PA_* below */
 };
+
+/* Did QEMU access the planned physical address? (successful reads and
+ * writes inside RAM only) */
+#define PA_UNCHECKED 0
+#define PA_MATCH     1
+#define PA_MISMATCH  2
+#define PA_MARK      0xA5 /* byte placed at pa before a read or write */
 
 struct probe_env {
 	enum probe_mode mode;
@@ -82,7 +91,9 @@ void rng_seed(uint64_t seed);
 void case_generate(struct probe_case *c);
 
 /* access32.S / access64.S */
-void probe_kernel_access(uintptr_t va, uintptr_t op);
+/* Returns the byte read (a read access), else garbage. */
+uint32_t probe_kernel_access(uintptr_t va, uintptr_t op);
+extern volatile uint8_t probe_user_read_value; /* set by the CPL 3 path */
 void probe_user_entry(void);
 
 #endif

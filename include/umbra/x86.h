@@ -17,6 +17,8 @@
 /* ---- control registers ------------------------------------------------ */
 #define X86_CR0_PE   UMBRA_BIT(0)
 #define X86_CR0_WP   UMBRA_BIT(16)
+#define X86_CR0_NW   UMBRA_BIT(29)
+#define X86_CR0_CD   UMBRA_BIT(30)
 #define X86_CR0_PG   UMBRA_BIT(31)
 
 #define X86_CR4_PSE  UMBRA_BIT(4)

@@ -143,6 +143,11 @@ static void print_details(const struct replay *rp)
 		const struct diff *d = &rp->diffs[i];
 
 		fprintf(o, "  diff     %s", diff_kind_name(d->kind));
+		if (d->kind == DIFF_COPIES_DEVIATION) {
+			fprintf(o, ": %s (%s)\n", deviations[d->entry]->name,
+				deviations[d->entry]->summary);
+			continue;
+		}
 		if (d->kind == DIFF_AFTER)
 			fprintf(o, " (entry %u)", d->entry);
 		fprintf(o, ": qemu %#llx, walker %#llx",
@@ -181,6 +186,7 @@ static void run_log(const char *path, struct testmem *m, bool show_cov,
 		mr->cases++;
 		cov_add(cv, &r.hdr, c);
 		replay_case(rp, &r.hdr, c, m);
+		documented = classify_diffs(rp);
 		if (!rp->n_diffs)
 			continue;
 		for (unsigned i = 0; i < rp->n_diffs; i++)
@@ -193,7 +199,6 @@ static void run_log(const char *path, struct testmem *m, bool show_cov,
 				mr->broken = true;
 			}
 		mr->disagree++;
-		documented = classify_diffs(rp);
 		if (documented) {
 			mr->documented++;
 			for (unsigned k = 0; k < n_deviations; k++)
@@ -210,7 +215,10 @@ static void run_log(const char *path, struct testmem *m, bool show_cov,
 	}
 	if (it == LOG_ERROR)
 		mr->broken = true;
-	if (r.have_header) {
+	if (r.have_header && mr->broken) {
+		printf("conformance %s: LOG ERROR after %lu cases (see above)\n",
+		       r.hdr.mode_name, mr->cases);
+	} else if (r.have_header) {
 		printf("conformance %s: %lu cases, %lu disagreements "
 		       "(%lu documented deviations)\n", r.hdr.mode_name,
 		       mr->cases, mr->disagree, mr->documented);
@@ -219,19 +227,16 @@ static void run_log(const char *path, struct testmem *m, bool show_cov,
 				printf("  documented %-28s %lu cases: %s\n",
 				       deviations[k]->name, mr->per_dev[k],
 				       deviations[k]->summary);
-		if (show_cov) {
-			mr->coverage_gaps = cov_report(cv, &r.hdr, stdout);
-		} else {
-			FILE *null = fopen("/dev/null", "w");
+		char gaps[2048];
+		unsigned checked;
 
-			mr->coverage_gaps = cov_report(cv, &r.hdr, null ? null : stdout);
-			if (null)
-				fclose(null);
-			if (mr->coverage_gaps)
-				printf("  COVERAGE GAP: %u flags never seen both "
-				       "ways (run with coverage to see them)\n",
-				       mr->coverage_gaps);
-		}
+		mr->coverage_gaps = cov_report(cv, &r.hdr, show_cov ? stdout : NULL,
+					       &checked, gaps, sizeof(gaps));
+		if (mr->coverage_gaps)
+			printf("  COVERAGE GAP: never seen both ways:%s\n", gaps);
+		else
+			printf("  coverage: all %u required flags and outcomes "
+			       "seen both ways\n", checked);
 	} else {
 		printf("conformance %s: unreadable log\n", path);
 	}

@@ -1,6 +1,7 @@
 /* Coverage of the walkprobe sample (see coverage.h). */
 #include "coverage.h"
 
+#include <stdarg.h>
 #include <string.h>
 
 #include "umbra/x86.h"
@@ -16,8 +17,21 @@ static const char *const misc_names[N_MISC] = {
 	"CR0.WP", "EFER.NXE", "CR4.PSE", "CR4.SMEP", "CR4.SMAP", "CR4.PKE",
 	"CPL3", "read", "write", "fetch", "EFLAGS.AC", "stack", "non-canonical",
 	"key!=0", "PKRU.AD", "PKRU.WD",
-	"ok", "#PF", "#GP", "#SS", "P", "W", "U", "RSVD", "I/D", "PK",
+	"ok", "ok+PA checked", "#PF", "#GP", "#SS", "P", "W", "U", "RSVD", "I/D", "PK",
 };
+
+/* fprintf to `out`, or nothing when it is NULL. */
+__attribute__((format(printf, 2, 3))) static void pr(FILE *out,
+						     const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!out)
+		return;
+	va_start(ap, fmt);
+	vfprintf(out, fmt, ap);
+	va_end(ap);
+}
 
 static void bump(struct cov_bin *b, bool set)
 {
@@ -77,6 +91,7 @@ void cov_add(struct coverage *cv, const struct log_header *h,
 	bump(&cv->misc[M_PK_AD], c->pkru & X86_PKRU_AD(key));
 	bump(&cv->misc[M_PK_WD], c->pkru & X86_PKRU_WD(key));
 	bump(&cv->misc[M_OK], c->vec == LOG_NONE);
+	bump(&cv->misc[M_PA], c->pa_check == LOG_PA_MATCH);
 	bump(&cv->misc[M_PF], pf);
 	bump(&cv->misc[M_GP], c->vec == X86_VEC_GP);
 	bump(&cv->misc[M_SS], c->vec == X86_VEC_SS);
@@ -126,7 +141,10 @@ static bool misc_required(const struct log_header *h, enum cov_misc m)
 	case M_SMAP: return h->smap;
 	case M_PKE: return h->pku;
 	case M_NONCANON: return lm;
-	case M_PK_KEY: case M_PK_AD: case M_PK_WD: return lm && h->pku;
+	case M_PK_KEY: return lm && h->pku;
+	/* Outside long mode the leaf key is 0, and key 0 is restricted only
+	 * there (PKRU must then have no effect). */
+	case M_PK_AD: case M_PK_WD: return h->pku;
 	default: return false; /* outcomes: see outcome_required */
 	}
 }
@@ -135,7 +153,7 @@ static bool misc_required(const struct log_header *h, enum cov_misc m)
 static bool outcome_required(const struct log_header *h, enum cov_misc m)
 {
 	switch (m) {
-	case M_OK: case M_PF: case M_EP: case M_EW: case M_EU: case M_ERSVD:
+	case M_OK: case M_PA: case M_PF: case M_EP: case M_EW: case M_EU: case M_ERSVD:
 	case M_EID:
 		return true;
 	case M_GP: return is_long(h);
@@ -194,65 +212,77 @@ static bool flag_required(const struct log_header *h, enum cov_cat cat,
 }
 
 unsigned cov_report(const struct coverage *cv, const struct log_header *h,
-		    FILE *out)
+		    FILE *out, unsigned *checked, char *miss, size_t miss_size)
 {
-	unsigned missing = 0;
-	char miss[2048] = "";
+	unsigned missing = 0, n = 0;
 
 #define NOTE_MISSING(fmt, ...)                                              \
 	do {                                                                \
 		size_t len = strlen(miss);                                  \
-		snprintf(miss + len, sizeof(miss) - len, " " fmt, __VA_ARGS__); \
+		snprintf(miss + len, miss_size - len, " " fmt, __VA_ARGS__); \
 		missing++;                                                  \
 	} while (0)
+#define CHECK(cond, fmt, ...)                 \
+	do {                                  \
+		n++;                          \
+		if (!(cond))                  \
+			NOTE_MISSING(fmt, __VA_ARGS__); \
+	} while (0)
 
-	fprintf(out, "  coverage, cases with the flag set/clear:\n");
-	for (unsigned m = 0; m <= M_PK_WD; m++) {
-		const struct cov_bin *b = &cv->misc[m];
+	miss[0] = 0;
 
-		if (m == M_WP || m == M_CPL3 || m == M_PK_KEY) {
-			if (m == M_PK_KEY && !(is_long(h) && h->pku))
-				break;
-			fprintf(out, "    %-10s", m == M_WP ? "controls"
-					: m == M_CPL3 ? "access" : "pkeys");
+	pr(out, "  coverage, cases with the flag set/clear:\n");
+	for (unsigned row = 0; row < 3; row++) {
+		static const char *const row_names[] = { "controls", "access",
+							 "pkeys" };
+		static const unsigned first[] = { M_WP, M_CPL3, M_PK_KEY };
+		static const unsigned last[] = { M_PKE, M_NONCANON, M_PK_WD };
+
+		if (row == 2 && !h->pku)
+			break;
+		pr(out, "    %-10s", row_names[row]);
+		for (unsigned m = first[row]; m <= last[row]; m++) {
+			const struct cov_bin *b = &cv->misc[m];
+
+			/* Outside long mode: no canonical checks, and the
+			 * leaf's key is always 0. */
+			if ((m == M_NONCANON || m == M_PK_KEY) && !is_long(h))
+				continue;
+			pr(out, " %s %lu/%lu", misc_names[m], b->set, b->clear);
+			if (misc_required(h, (enum cov_misc)m))
+				CHECK(b->set && b->clear, "%s", misc_names[m]);
 		}
-		if (m == M_NONCANON && !is_long(h))
-			continue;
-		fprintf(out, " %s %lu/%lu", misc_names[m], b->set, b->clear);
-		if (m == M_PKE || m == M_NONCANON || m == M_PK_WD)
-			fprintf(out, "\n");
-		if (misc_required(h, (enum cov_misc)m) && (!b->set || !b->clear))
-			NOTE_MISSING("%s", misc_names[m]);
+		pr(out, "\n");
 	}
 	for (unsigned cat = 0; cat < N_CATS; cat++) {
 		if (!cat_used(h, (enum cov_cat)cat))
 			continue;
-		fprintf(out, "    %-10s", cat_names[cat]);
+		pr(out, "    %-10s", cat_names[cat]);
 		for (unsigned f = 0; f < N_FLAGS; f++) {
 			const struct cov_bin *b = &cv->ent[cat][f];
 
 			if (!flag_required(h, (enum cov_cat)cat, (enum cov_flag)f))
 				continue;
-			fprintf(out, " %s %lu/%lu", flag_names[f], b->set,
+			pr(out, " %s %lu/%lu", flag_names[f], b->set,
 				b->clear);
-			if (!b->set || !b->clear)
-				NOTE_MISSING("%s.%s", cat_names[cat], flag_names[f]);
+			CHECK(b->set && b->clear, "%s.%s", cat_names[cat],
+			      flag_names[f]);
 		}
-		fprintf(out, "\n");
+		pr(out, "\n");
 	}
-	fprintf(out, "    %-10s", "outcomes");
+	pr(out, "    %-10s", "outcomes");
 	for (unsigned m = M_OK; m < N_MISC; m++) {
 		const struct cov_bin *b = &cv->misc[m];
 
 		if (m == M_EP)
-			fprintf(out, "; #PF error code bits:");
-		fprintf(out, " %s %lu", misc_names[m], b->set);
-		if (outcome_required(h, (enum cov_misc)m) && !b->set)
-			NOTE_MISSING("outcome %s", misc_names[m]);
+			pr(out, "; #PF error code bits:");
+		pr(out, " %s %lu", misc_names[m], b->set);
+		if (outcome_required(h, (enum cov_misc)m))
+			CHECK(b->set, "outcome %s", misc_names[m]);
 	}
-	fprintf(out, "\n");
-	if (missing)
-		fprintf(out, "  COVERAGE GAP: never seen both ways:%s\n", miss);
+	pr(out, "\n");
+#undef CHECK
 #undef NOTE_MISSING
+	*checked = n;
 	return missing;
 }

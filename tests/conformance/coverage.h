@@ -17,7 +17,7 @@ enum cov_misc {
 	M_WP, M_NXE, M_PSE, M_SMEP, M_SMAP, M_PKE,
 	M_CPL3, M_READ, M_WRITE, M_FETCH, M_AC, M_STACK, M_NONCANON,
 	M_PK_KEY, M_PK_AD, M_PK_WD,
-	M_OK, M_PF, M_GP, M_SS, M_EP, M_EW, M_EU, M_ERSVD, M_EID, M_EPK,
+	M_OK, M_PA, M_PF, M_GP, M_SS, M_EP, M_EW, M_EU, M_ERSVD, M_EID, M_EPK,
 	N_MISC
 };
 
@@ -33,9 +33,9 @@ struct coverage {
 
 void cov_add(struct coverage *cv, const struct log_header *h,
 	     const struct log_case *c);
-/* Print the table; returns how many required bins were not seen both
- * ways (each is also printed). */
+/* Print the table (when `out` is not NULL); returns how many required
+ * bins were not seen both ways, and sets *checked to how many there are. */
 unsigned cov_report(const struct coverage *cv, const struct log_header *h,
-		    FILE *out);
+		    FILE *out, unsigned *checked, char *gaps, size_t gaps_size);
 
 #endif

@@ -80,31 +80,120 @@ static bool gbpage_accessed_on_fault(const struct replay *rp,
 	       d->observed == (e->before | X86_PTE_A);
 }
 
+/* ---- what QEMU's observations look like when it deviates ---------------- */
+
+static bool is_long(const struct replay *rp)
+{
+	return rp->h->mode == UMBRA_MODE_LONG4 || rp->h->mode == UMBRA_MODE_LONG5;
+}
+
+/* The recorded entry the access used at `level` (the last one recorded at
+ * that level on the path), or NULL. */
+static const struct log_entry *path_entry(const struct replay *rp,
+					  unsigned level)
+{
+	const struct log_case *c = rp->c;
+
+	if (rp->h->mode == UMBRA_MODE_PAE && level == 3) {
+		uint64_t gpa = (c->cr3 & X86_CR3_ADDR_PAE) + 8 * ((c->va >> 30) & 3);
+
+		for (unsigned i = 0; i < c->n; i++)
+			if (c->e[i].level == 3 && c->e[i].gpa == gpa)
+				return &c->e[i];
+		return NULL;
+	}
+	for (unsigned i = c->n; i-- > 0;)
+		if (c->e[i].level == level && !(c->e[i].flags & LOG_E_HARNESS))
+			return &c->e[i];
+	return NULL;
+}
+
+static bool newly_accessed(const struct log_entry *e)
+{
+	return e && !(e->before & X86_PTE_A) && (e->after & X86_PTE_A);
+}
+
+/* The manual's PDPTE reserved bits (SDM 4.4.1, table 4-8). */
+static bool pdpte_has_reserved(const struct replay *rp)
+{
+	const struct log_case *c = rp->c;
+	uint64_t rsvd = UMBRA_BITS(2, 1) | UMBRA_BITS(8, 5) |
+			UMBRA_BITS(63, rp->h->caps.maxphyaddr);
+
+	for (unsigned i = 0; i < c->n; i++)
+		if (c->e[i].level == 3 && (c->e[i].before & X86_PTE_P) &&
+		    (c->e[i].before & rsvd))
+			return true;
+	return false;
+}
+
+static bool seen_pdpte_no_load(const struct replay *rp)
+{
+	return rp->h->mode == UMBRA_MODE_PAE && rp->c->cr3_vec == LOG_NONE &&
+	       pdpte_has_reserved(rp);
+}
+
+static bool seen_pdpte_accessed(const struct replay *rp)
+{
+	return rp->h->mode == UMBRA_MODE_PAE && rp->walked &&
+	       newly_accessed(path_entry(rp, 3));
+}
+
+static bool seen_rsvd_without_p(const struct replay *rp)
+{
+	return rp->walked && rp->c->vec == X86_VEC_PF &&
+	       (rp->c->err & X86_PFEC_RSVD) && !(rp->c->err & X86_PFEC_P);
+}
+
+static bool seen_noncanonical_stack_gp(const struct replay *rp)
+{
+	unsigned sign = rp->h->mode == UMBRA_MODE_LONG5 ? 56 : 47;
+	uint64_t hi = rp->c->va >> sign;
+
+	return is_long(rp) && rp->walked && rp->c->stack &&
+	       rp->c->vec == X86_VEC_GP && hi != 0 && hi != (~0ull >> sign);
+}
+
+static bool seen_gbpage_accessed_on_fault(const struct replay *rp)
+{
+	const struct log_case *c = rp->c;
+	const struct log_entry *leaf = &c->e[c->n - 1];
+
+	return is_long(rp) && rp->walked && c->vec == X86_VEC_PF &&
+	       leaf->level == 3 && (leaf->before & X86_PTE_PS) &&
+	       newly_accessed(leaf);
+}
+
 static const struct deviation dev_pdpte_no_load = {
 	"qemu-pae-pdptes-not-loaded",
 	"PAE: MOV CR3 does not load the PDPTEs; no #GP for reserved bits",
 	pdpte_no_load,
+	seen_pdpte_no_load,
 };
 static const struct deviation dev_pdpte_accessed = {
 	"qemu-pae-pdpte-accessed",
 	"PAE: the walk sets bit 5 (A) of the PDPTE in memory",
 	pdpte_accessed,
+	seen_pdpte_accessed,
 };
 static const struct deviation dev_rsvd_without_p = {
 	"qemu-rsvd-without-p",
 	"reserved-bit #PF: error code has RSVD but not P",
 	rsvd_without_p,
+	seen_rsvd_without_p,
 };
 static const struct deviation dev_noncanonical_stack_gp = {
 	"qemu-noncanonical-stack-gp",
 	"non-canonical stack access: #GP(0) instead of #SS(0)",
 	noncanonical_stack_gp,
+	seen_noncanonical_stack_gp,
 };
 
 static const struct deviation dev_gbpage_accessed_on_fault = {
 	"qemu-1g-leaf-accessed-on-fault",
 	"1 GiB page: a faulting access sets A in the leaf PDPTE",
 	gbpage_accessed_on_fault,
+	seen_gbpage_accessed_on_fault,
 };
 
 const struct deviation *const deviations[] = {

@@ -151,7 +151,7 @@ static bool hex_fields(char **p, uint64_t *out, unsigned count)
 
 static bool parse_case(struct log_reader *r, struct log_case *c)
 {
-	enum { NFIXED = 18 };
+	enum { NFIXED = 20 };
 	uint64_t f[NFIXED], ent[5];
 	char *p = r->buf + 1;
 
@@ -176,9 +176,12 @@ static bool parse_case(struct log_reader *r, struct log_case *c)
 	c->vec = (uint32_t)f[14];
 	c->err = (uint32_t)f[15];
 	c->cr2 = f[16];
-	c->n = (unsigned)f[17];
-	if (c->n > LOG_MAX_ENTRIES || c->kind > UMBRA_ACCESS_FETCH ||
-	    c->cpl > 3)
+	c->pa = f[17];
+	c->pa_check = (unsigned)f[18];
+	c->n = (unsigned)f[19];
+	if (c->n > LOG_MAX_ENTRIES || c->n == 0 ||
+	    c->kind > UMBRA_ACCESS_FETCH || c->cpl > 3 ||
+	    c->pa_check > LOG_PA_MISMATCH)
 		goto bad;
 	for (unsigned i = 0; i < c->n; i++) {
 		if (!hex_fields(&p, ent, 5))

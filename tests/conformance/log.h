@@ -15,6 +15,9 @@
 #define LOG_NO_RSV    0xffu
 #define LOG_MAX_ENTRIES 8
 #define LOG_E_HARNESS 1u /* entry flag: owned by the harness */
+#define LOG_PA_UNCHECKED 0 /* fault, fetch, or no RAM at pa */
+#define LOG_PA_MATCH     1 /* QEMU read/wrote the byte at pa */
+#define LOG_PA_MISMATCH  2 /* QEMU read/wrote some other byte */
 
 struct log_header {
 	char mode_name[16];
@@ -40,6 +43,8 @@ struct log_case {
 	unsigned rsv_level, rsv_bit;
 	uint32_t cr3_vec, vec, err;
 	uint64_t cr2;
+	uint64_t pa;       /* where the guest's tables translate va */
+	unsigned pa_check; /* LOG_PA_* */
 	unsigned n;
 	struct log_entry e[LOG_MAX_ENTRIES];
 	unsigned line; /* line number in the log */

@@ -119,9 +119,13 @@ void replay_case(struct replay *rp, const struct log_header *h,
 		case UMBRA_WALK_SS:
 			rp->vec = X86_VEC_SS;
 			break;
+		case UMBRA_WALK_BADMEM:
+			/* The walker left the recorded entries entirely. */
+			add_diff(rp, DIFF_UNRECORDED, 0, 0, rp->res.bad_gpa);
+			rp->walked = false;
+			break;
 		default:
-			add_diff(rp, DIFF_HARNESS, 0, rp->res.status,
-				 rp->res.bad_gpa);
+			add_diff(rp, DIFF_HARNESS, 0, rp->res.status, 0);
 			rp->walked = false;
 			break;
 		}
@@ -142,6 +146,10 @@ void replay_case(struct replay *rp, const struct log_header *h,
 			add_diff(rp, DIFF_ERR, 0, rp->err, c->err);
 		if (rp->cr2 != c->cr2)
 			add_diff(rp, DIFF_CR2, 0, rp->cr2, c->cr2);
+		if (rp->res.status == UMBRA_WALK_OK && rp->res.gpa != c->pa)
+			add_diff(rp, DIFF_GPA, 0, rp->res.gpa, c->pa);
+		if (c->pa_check == LOG_PA_MISMATCH)
+			add_diff(rp, DIFF_QEMU_GPA, 0, c->pa, 0);
 		for (unsigned i = 0; i < c->n; i++) {
 			rp->after[i] = testmem_read(m, c->e[i].gpa, esize);
 			if (c->e[i].flags & LOG_E_HARNESS)
@@ -168,8 +176,19 @@ bool classify_diffs(struct replay *rp)
 		for (unsigned k = 0; k < n_deviations && !d->explained_by; k++)
 			if (deviations[k]->explains(rp, d))
 				d->explained_by = deviations[k];
-		all = all && d->explained_by;
 	}
+	for (unsigned k = 0; k < n_deviations; k++) {
+		bool used = false;
+
+		if (!deviations[k]->seen(rp))
+			continue;
+		for (unsigned i = 0; i < rp->n_diffs; i++)
+			used = used || rp->diffs[i].explained_by == deviations[k];
+		if (!used)
+			add_diff(rp, DIFF_COPIES_DEVIATION, k, 0, 0);
+	}
+	for (unsigned i = 0; i < rp->n_diffs; i++)
+		all = all && rp->diffs[i].explained_by;
 	return all;
 }
 
@@ -180,9 +199,15 @@ const char *diff_kind_name(enum diff_kind k)
 	case DIFF_VEC: return "exception";
 	case DIFF_ERR: return "error code";
 	case DIFF_CR2: return "CR2";
+	case DIFF_GPA: return "translation (walker vs the guest's tables)";
+	case DIFF_QEMU_GPA:
+		return "QEMU accessed another physical byte than the tables say";
 	case DIFF_AFTER: return "entry after the access";
 	case DIFF_UNRECORDED: return "walker read an unrecorded entry";
 	case DIFF_HARNESS: return "cannot replay";
+	case DIFF_COPIES_DEVIATION:
+		return "walker agrees with QEMU where QEMU deviates from the "
+		       "manuals";
 	}
 	return "?";
 }

@@ -13,9 +13,15 @@ enum diff_kind {
 	DIFF_VEC,        /* exception vector of the access, or none */
 	DIFF_ERR,        /* error code */
 	DIFF_CR2,        /* CR2 after the access */
+	DIFF_GPA,        /* the walker's translation is not the planned one */
+	DIFF_QEMU_GPA,   /* QEMU accessed another byte than the planned one */
 	DIFF_AFTER,      /* an entry's value after the access */
 	DIFF_UNRECORDED, /* the walker read an entry the guest did not write */
 	DIFF_HARNESS,    /* the case cannot be replayed (BADMEM, bad mode...) */
+	/* QEMU showed a documented deviation and the walker agreed with QEMU:
+	 * the walker copies QEMU's departure from the manuals.  `entry` is
+	 * the index of the deviation. */
+	DIFF_COPIES_DEVIATION,
 };
 
 struct diff {
@@ -49,6 +55,10 @@ struct deviation {
 	const char *summary;
 	/* True when this deviation accounts for the difference exactly. */
 	bool (*explains)(const struct replay *rp, const struct diff *d);
+	/* True when QEMU's observed behaviour shows this deviation, whatever
+	 * the walker says: then some difference must be explained by it,
+	 * or else the walker reproduces QEMU's departure from the manuals. */
+	bool (*seen)(const struct replay *rp);
 };
 
 extern const struct deviation *const deviations[];
@@ -58,8 +68,9 @@ extern const unsigned n_deviations;
 void replay_case(struct replay *rp, const struct log_header *h,
 		 const struct log_case *c, struct testmem *m);
 
-/* Attach the documented deviation (if any) to each difference; true when
- * every difference is documented. */
+/* Attach the documented deviation (if any) to each difference, and add a
+ * DIFF_COPIES_DEVIATION for a deviation QEMU showed that no difference
+ * accounts for; true when every difference is documented. */
 bool classify_diffs(struct replay *rp);
 
 const char *diff_kind_name(enum diff_kind k);

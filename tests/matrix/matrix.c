@@ -35,17 +35,22 @@
  *   Other reserved bits: bit M (MAXPHYADDR) in a 4 KiB PAE/long leaf, bit 13
  *   in a 2 MiB leaf, bit 21 in a 4 MiB leaf.  Whether the bit is reserved is
  *   the model's call (ref_bit_reserved).
- * - Every other level is present, R/W, U/S; non-leaf entries start with A
- *   set or clear, alternating between cases.  Every entry carries the
+ * - Every other level is present, R/W, U/S.  Every entry carries the
  *   ignored bits 10:9, and long-mode non-leaf entries another key in their
  *   ignored bits 62:59, to catch a walker that takes the key from the wrong
  *   level.  The leaf's key (long mode) is nonzero; PKRU gives the other keys
  *   the opposite AD/WD bits.
  *
+ * - Four variants of each table configuration alternate between cases: see
+ *   VAR_A and VAR_DECOR below.
+ *
  * Extra passes with fewer registers (CR0.WP x EFER.NXE) and all accesses:
  * MAXPHYADDR 36 and 52 (reserved bit = bit M, or the PSE-36 bit of address
- * bit M), 32-bit paging without PSE-36, and long mode with the "directory"
- * at the PDPTE (1 GiB pages, with and without 1 GiB page support).
+ * bit M), 32-bit paging without PSE-36, and long mode with PS at a higher
+ * level: the PDPTE (1 GiB pages, with and without 1 GiB page support), the
+ * PML4E and the PML5E (PS reserved).  With PS at level D and no large page,
+ * the leaf is the PTE, the directory flags go to the PDE and the upper R/W
+ * to the PDPTE.
  *
  * Every case rewrites the entries in place, walks, commits the A/D updates
  * (also on faults: the walker reports the non-leaf A bits then), reads the
@@ -136,15 +141,37 @@ struct pass {
 	enum rsvd_style rsvd;
 	unsigned dir_level;     /* where PS lives: 2, or 3 for 1 GiB pages */
 	bool long_only, only_32;
+	/* The access's PT index is even, so va bit 12 is clear and a large
+	 * page's PAT bit (12) leaking into the gpa shows; elsewhere it is set,
+	 * so a walker dropping va bit 12 shows. */
+	bool va_bit12_clear;
 };
 
+#define CAPS(m, gb, p36) { .maxphyaddr = (m), .gbpages = (gb), .pse36 = (p36) }
 static const struct pass passes[] = {
-	{ "", { 40, true, true }, N_REGS_FULL, RSVD_LOW, 2, false, false },
-	{ " (M=36)", { 36, true, true }, N_REGS_REDUCED, RSVD_ADDR, 2, false, false },
-	{ " (M=52)", { 52, true, true }, N_REGS_REDUCED, RSVD_ADDR, 2, false, false },
-	{ " (no PSE-36)", { 40, true, false }, N_REGS_REDUCED, RSVD_ADDR, 2, false, true },
-	{ " (1 GiB pages)", { 40, true, true }, N_REGS_REDUCED, RSVD_LOW, 3, true, false },
-	{ " (PDPTE.PS, no 1 GiB pages)", { 40, false, true }, N_REGS_REDUCED, RSVD_LOW, 3, true, false },
+	{ .label = "", .caps = CAPS(40, true, true), .n_regs = N_REGS_FULL,
+	  .rsvd = RSVD_LOW, .dir_level = 2 },
+	{ .label = " (M=36)", .caps = CAPS(36, true, true),
+	  .n_regs = N_REGS_REDUCED, .rsvd = RSVD_ADDR, .dir_level = 2,
+	  .va_bit12_clear = true },
+	{ .label = " (M=52)", .caps = CAPS(52, true, true),
+	  .n_regs = N_REGS_REDUCED, .rsvd = RSVD_ADDR, .dir_level = 2,
+	  .va_bit12_clear = true },
+	{ .label = " (no PSE-36)", .caps = CAPS(40, true, false),
+	  .n_regs = N_REGS_REDUCED, .rsvd = RSVD_ADDR, .dir_level = 2,
+	  .only_32 = true, .va_bit12_clear = true },
+	{ .label = " (1 GiB pages)", .caps = CAPS(40, true, true),
+	  .n_regs = N_REGS_REDUCED, .rsvd = RSVD_LOW, .dir_level = 3,
+	  .long_only = true, .va_bit12_clear = true },
+	{ .label = " (PDPTE.PS, no 1 GiB pages)", .caps = CAPS(40, false, true),
+	  .n_regs = N_REGS_REDUCED, .rsvd = RSVD_LOW, .dir_level = 3,
+	  .long_only = true },
+	{ .label = " (PML4E.PS)", .caps = CAPS(40, true, true),
+	  .n_regs = N_REGS_REDUCED, .rsvd = RSVD_LOW, .dir_level = 4,
+	  .long_only = true },
+	{ .label = " (PML5E.PS)", .caps = CAPS(40, true, true),
+	  .n_regs = N_REGS_REDUCED, .rsvd = RSVD_LOW, .dir_level = 5,
+	  .long_only = true },
 };
 
 struct mode_desc {
@@ -186,20 +213,25 @@ static unsigned index_shift(const struct mode_desc *md, unsigned level)
 	return X86_PAGE_SHIFT_4K + width * (level - 1);
 }
 
-static unsigned va_index(const struct mode_desc *md, unsigned level)
+static unsigned va_index(const struct mode_desc *md, const struct pass *p,
+			 unsigned level)
 {
-	return matrix_va_index[level] & ((1u << index_width(md, level)) - 1);
+	unsigned index = matrix_va_index[level];
+
+	if (level == 1 && p->va_bit12_clear)
+		index &= ~1u;
+	return index & ((1u << index_width(md, level)) - 1);
 }
 
 /* The linear address of the access: canonical in long mode (the top index
  * has its high bit set, so bits 63:47 or 63:56 are ones). */
-static uint64_t matrix_va(const struct mode_desc *md)
+static uint64_t matrix_va(const struct mode_desc *md, const struct pass *p)
 {
 	uint64_t va = MATRIX_PAGE_OFFSET;
 	unsigned sign_bit;
 
 	for (unsigned l = 1; l <= md->top; l++)
-		va |= (uint64_t)va_index(md, l) << index_shift(md, l);
+		va |= (uint64_t)va_index(md, p, l) << index_shift(md, l);
 	if (!is_long(md))
 		return va;
 	sign_bit = index_shift(md, md->top) + index_width(md, md->top) - 1;
@@ -264,7 +296,7 @@ struct table_set {
 };
 
 static void alloc_tables(struct testmem *mem, const struct mode_desc *md,
-			 struct table_set *ts)
+			 const struct pass *p, struct table_set *ts)
 {
 	testmem_reset(mem, MATRIX_TABLE_BASE);
 	memset(ts, 0, sizeof(*ts));
@@ -272,15 +304,21 @@ static void alloc_tables(struct testmem *mem, const struct mode_desc *md,
 		ts->table[l] = testmem_alloc_page(mem);
 		if (md->rmode == REF_MODE_PAE && l == md->top)
 			ts->table[l] += MATRIX_PDPT_OFFSET;
-		ts->gpa[l] = ts->table[l] + (uint64_t)va_index(md, l) * md->entry_size;
+		ts->gpa[l] = ts->table[l] + (uint64_t)va_index(md, p, l) * md->entry_size;
 	}
 	ts->cr3 = ts->table[md->top];
 }
 
-/* One table configuration, in both "non-leaf A" variants. */
+/* Each table configuration comes in four variants, alternating between
+ * cases: VAR_A starts the non-leaf entries with A set; VAR_DECOR adds bits
+ * that must change nothing: PWT and PCD everywhere, bit 6 (ignored) in
+ * non-leaf entries, PAT in the leaf (bit 12 of a large page, bit 7 of a PAE
+ * or long-mode PTE; the 32-bit PTE's bit 7 is the reserved-bit slot). */
+enum { VAR_A = 1, VAR_DECOR = 2, N_VARIANTS = 4 };
+
 struct layout {
-	struct ref_entry e[2][REF_LEVELS_MAX + 1];
-	uint64_t raw[2][REF_LEVELS_MAX + 1];
+	struct ref_entry e[N_VARIANTS][REF_LEVELS_MAX + 1];
+	uint64_t raw[N_VARIANTS][REF_LEVELS_MAX + 1];
 	unsigned leaf_level;
 	unsigned rsvd_bit;
 };
@@ -333,6 +371,24 @@ static void case_base(struct ref_case *c, const struct mode_desc *md,
 	c->pse = pse;
 }
 
+static void decorate(const struct mode_desc *md, unsigned leaf_level,
+		     bool large, struct ref_entry *e, uint64_t *extra)
+{
+	/* Not the PAE PDPTE: it is a register, loaded once by umbra_walk_init()
+	 * for all the cases of a configuration, so it must not vary. */
+	for (unsigned l = md->top; l >= 1; l--) {
+		if (is_pae_pdpte(md, l))
+			continue;
+		extra[l] |= X86_PTE_PWT | X86_PTE_PCD;
+		if (l != leaf_level)
+			e[l].dirty = true;
+	}
+	if (large)
+		extra[leaf_level] |= X86_PTE_PAT_LARGE;
+	else if (md->rmode != REF_MODE_32)
+		extra[leaf_level] |= X86_PTE_PAT4K;
+}
+
 static void build_layout(const struct mode_desc *md, const struct pass *p,
 			 const struct table_set *ts, const struct ref_case *base,
 			 unsigned leaf, unsigned dir, bool upper,
@@ -345,14 +401,14 @@ static void build_layout(const struct mode_desc *md, const struct pass *p,
 
 	lay->leaf_level = leaf_level;
 	lay->rsvd_bit = rsvd_candidate(md, p, leaf_level, large);
-	for (unsigned v = 0; v < 2; v++) {
+	for (unsigned v = 0; v < N_VARIANTS; v++) {
 		struct ref_entry *e = lay->e[v];
 		uint64_t extra[REF_LEVELS_MAX + 1];
 
 		for (unsigned l = md->top; l >= 1; l--) {
 			e[l] = (struct ref_entry){
 				.present = true, .rw = true, .us = true,
-				.accessed = v && !is_pae_pdpte(md, l),
+				.accessed = (v & VAR_A) && !is_pae_pdpte(md, l),
 				.frame = l > 1 ? ts->table[l - 1] & ~(X86_PAGE_SIZE_4K - 1)
 					       : leaf_frame(md, &p->caps, 1),
 			};
@@ -396,6 +452,9 @@ static void build_layout(const struct mode_desc *md, const struct pass *p,
 		/* Upper R/W, one more level up (long mode). */
 		if (is_long(md) && leaf_level + 2 <= md->top)
 			e[leaf_level + 2].rw = upper;
+
+		if (v & VAR_DECOR)
+			decorate(md, leaf_level, large, e, extra);
 
 		for (unsigned l = md->top; l >= 1; l--)
 			lay->raw[v][l] = encode(md, l, &e[l],
@@ -639,7 +698,7 @@ static void report(const struct matrix_case *mc, const struct diff *d,
 
 	printf("MISMATCH %s%s, combination #%llu: %s\n",
 	       ref_mode_name(mc->md->rmode), mc->pass->label, index, d->text);
-	printf("  config: leaf %#x (P RW US A D NX RSVD=bit %u) dir %#x (RW US PS NX) upper %u, leaf level %u, non-leaf A %u\n",
+	printf("  config: leaf %#x (P RW US A D NX RSVD=bit %u) dir %#x (RW US PS NX) upper %u, leaf level %u, variant %u (1 = non-leaf A, 2 = ignored bits)\n",
 	       mc->leaf, mc->lay->rsvd_bit, mc->dir, mc->upper,
 	       mc->lay->leaf_level, mc->variant);
 	printf("  regs: cr0 %#llx cr3 %#llx cr4 %#llx efer %#llx pkru %#x"
@@ -779,7 +838,7 @@ static void run_mode_pass(struct run *run, const struct mode_desc *md,
 	unsigned long long ok0 = run->n_ok, np0 = run->n_not_present;
 	unsigned long long rsvd0 = run->n_rsvd, prot0 = run->n_prot;
 	unsigned long long pk0 = run->n_pk, large0 = run->n_large;
-	uint64_t va = matrix_va(md);
+	uint64_t va = matrix_va(md, p);
 	struct table_set ts;
 	struct layout lay;
 	struct matrix_case mc;
@@ -790,7 +849,7 @@ static void run_mode_pass(struct run *run, const struct mode_desc *md,
 		.pse36 = p->caps.pse36,
 	};
 
-	alloc_tables(&run->mem, md, &ts);
+	alloc_tables(&run->mem, md, p, &ts);
 	memset(&mc, 0, sizeof(mc));
 	mc.md = md;
 	mc.pass = p;
@@ -836,7 +895,7 @@ static void run_mode_pass(struct run *run, const struct mode_desc *md,
 
 				if (index % run->stride != 0)
 					continue;
-				mc.variant = (cfg + r + a) & 1u;
+				mc.variant = (cfg + r + a) % N_VARIANTS;
 				set_access(a, va, &mc.rc, &mc.acc);
 				run_case(run, &w, &mc);
 			}
@@ -898,6 +957,8 @@ int main(int argc, char **argv)
 			if (passes[p].long_only && !is_long(md))
 				continue;
 			if (passes[p].only_32 && md->rmode != REF_MODE_32)
+				continue;
+			if (passes[p].dir_level > md->top)
 				continue;
 			run_mode_pass(&run, md, &passes[p]);
 		}
