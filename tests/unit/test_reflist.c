@@ -233,12 +233,28 @@ static void test_transitions_between_empty_inline_and_chain(void **state)
 	}
 }
 
+enum { ASCENDING, DESCENDING, ODD_THEN_EVEN, MIDDLE_OUT, ORDERS };
+
+/* The i-th ref index to remove from a list of R(0..size) in `order`. */
+static uint32_t removal_order(int order, uint32_t i, uint32_t size)
+{
+	switch (order) {
+	case ASCENDING:
+		return i;
+	case DESCENDING:
+		return size - 1 - i;
+	case ODD_THEN_EVEN:
+		return i < size / 2 ? 2 * i + 1 : 2 * (i - size / 2);
+	default: /* MIDDLE_OUT: mid, mid+1, mid-1, mid+2, mid-2, ... */
+		return (size / 2 + (i % 2 ? (i + 1) / 2 : size - i / 2)) % size;
+	}
+}
+
 /* Growing and shrinking keep the chain at ceil(n/7) extents, whatever the
  * order refs leave in. */
 static void test_chain_uses_ceil_n_over_7_extents_growing_and_shrinking(void **state)
 {
 	(void)state;
-	enum { ASCENDING, DESCENDING, ODD_THEN_EVEN, MIDDLE_OUT, ORDERS };
 	static const uint32_t sizes[] = { 0, 1, 2, 3, 7, 8, 9, 14, 15, 16, 41, 100 };
 	for (size_t s = 0; s < ARRAY_SIZE(sizes); s++) {
 		for (int order = 0; order < ORDERS; order++) {
@@ -253,15 +269,8 @@ static void test_chain_uses_ceil_n_over_7_extents_growing_and_shrinking(void **s
 				assert_int_equal(pool.in_use, extents_for(n));
 				assert_list(&pool, head, model, n);
 			}
-			for (uint32_t i = 0; i < size; i++) {
-				uint32_t k = order == ASCENDING ? i
-					   : order == DESCENDING ? size - 1 - i
-					   : order == ODD_THEN_EVEN
-						   ? (i < size / 2 ? 2 * i + 1
-								   : 2 * (i - size / 2))
-					   : (size / 2 + (i % 2 ? (i + 1) / 2 : size - i / 2)) % size;
-				gone[i] = R(k);
-			}
+			for (uint32_t i = 0; i < size; i++)
+				gone[i] = R(removal_order(order, i, size));
 			/* Every order above is a permutation of 0..size-1. */
 			assert_same_refs(gone, size, model, n);
 			for (uint32_t i = 0; i < size; i++) {
