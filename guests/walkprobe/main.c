@@ -6,7 +6,7 @@
 #include "probe.h"
 
 #define DEFAULT_SEED  0x5eed2024c0ffee01ull
-#define DEFAULT_CASES 10000
+#define DEFAULT_CASES 25000
 
 static uint8_t user_stack[4096] USER_DATA;
 
@@ -34,25 +34,12 @@ static uint64_t cr2_sentinel(void)
 	return sizeof(long) == 8 ? CR2_SENTINEL_64 : CR2_SENTINEL_32;
 }
 
-static void run_case(struct probe_case *c)
+/* Entries, then PKRU, EFER, CR4, CR0 and the CR3 load that flushes the TLB
+ * (and in PAE mode loads the PDPTEs: a #GP there is recorded). */
+static void enter_case(struct probe_case *c)
 {
-	struct trap_info ti;
 	unsigned long cr3 = (unsigned long)c->cr3;
-	struct kernel_access k = {
-		.va = (uintptr_t)c->va,
-		.op = c->kind | (c->stack ? OP_STACK : 0) | (c->ac ? OP_AC : 0),
-	};
 
-	/* The planned target byte (inside RAM: not a PSE-36 page above
-	 * 4 GiB) gets a marker, so that a read or write shows where QEMU
-	 * really went. */
-	bool check_pa = c->kind != UMBRA_ACCESS_FETCH &&
-			c->pa >= DATA_BASE && c->pa < DATA_BASE + DATA_SIZE;
-	volatile uint8_t *target = (volatile uint8_t *)(uintptr_t)(check_pa ? c->pa : DATA_BASE);
-	uint8_t value;
-
-	if (check_pa)
-		*target = PA_MARK;
 	for (unsigned i = 0; i < c->n; i++)
 		entry_write(c->e[i].gpa, c->e[i].before);
 	if (env.cpu.pku) { /* WRPKRU needs CR4.PKE */
@@ -63,9 +50,19 @@ static void run_case(struct probe_case *c)
 		wrmsr(X86_MSR_EFER, c->efer);
 	write_cr4((unsigned long)c->cr4);
 	write_cr0((unsigned long)c->cr0);
-	/* Flushes the TLB, and in PAE mode loads the PDPTEs. */
 	c->cr3_vec = try_call(do_load_cr3, &cr3, NULL);
 	write_cr2((unsigned long)cr2_sentinel());
+}
+
+/* The access itself; returns the byte a successful read read. */
+static uint8_t do_access(struct probe_case *c)
+{
+	struct trap_info ti;
+	struct kernel_access k = {
+		.va = (uintptr_t)c->va,
+		.op = c->kind | (c->stack ? OP_STACK : 0) | (c->ac ? OP_AC : 0),
+	};
+	uint8_t value;
 
 	if (c->cpl == 0) {
 		c->vec = try_call(do_kernel_access, &k, &ti);
@@ -74,6 +71,7 @@ static void run_case(struct probe_case *c)
 		uint32_t v = run_user((uintptr_t)probe_user_entry,
 				      (uintptr_t)user_stack + sizeof(user_stack),
 				      c->ac ? EFLAGS_AC : 0, k.va, k.op, &ti);
+
 		c->vec = v == TRAP_SYSCALL ? TRAP_NONE : v;
 		/* A user page: under SMAP the kernel reads it with AC set. */
 		write_flags(read_flags() | EFLAGS_AC);
@@ -82,6 +80,23 @@ static void run_case(struct probe_case *c)
 	}
 	c->err = c->vec == TRAP_NONE ? 0 : ti.error;
 	c->cr2 = read_cr2();
+	return value;
+}
+
+static void run_case(struct probe_case *c)
+{
+	/* The planned target byte gets a marker, so that a read or write
+	 * shows where QEMU really went (only inside RAM: not for a PSE-36
+	 * page above 4 GiB). */
+	bool check_pa = c->kind != UMBRA_ACCESS_FETCH &&
+			c->pa >= DATA_BASE && c->pa < DATA_BASE + DATA_SIZE;
+	volatile uint8_t *target = (volatile uint8_t *)(uintptr_t)c->pa;
+	uint8_t value;
+
+	if (check_pa)
+		*target = PA_MARK;
+	enter_case(c);
+	value = do_access(c);
 
 	c->pa_check = PA_UNCHECKED;
 	if (check_pa && c->vec == TRAP_NONE) {

@@ -70,13 +70,16 @@ static void print_outcome(FILE *o, uint32_t vec, uint32_t err, uint64_t cr2)
 	fprintf(o, ", CR2 %#llx", (unsigned long long)cr2);
 }
 
-static void print_entry_flags(FILE *o, uint64_t v, bool wide)
+static void print_entry_flags(FILE *o, uint64_t v, unsigned level,
+			      bool wide, bool long_leaf)
 {
 	fprintf(o, "%s%s%s%s%s%s%s", v & X86_PTE_P ? "P" : "-",
 		v & X86_PTE_RW ? " RW" : "", v & X86_PTE_US ? " US" : "",
 		v & X86_PTE_A ? " A" : "", v & X86_PTE_D ? " D" : "",
-		v & X86_PTE_PS ? " PS" : "",
+		!(v & X86_PTE_PS) ? "" : level == 1 ? " PAT" : " PS",
 		wide && (v & X86_PTE_NX) ? " NX" : "");
+	if (long_leaf)
+		fprintf(o, " key %u", (unsigned)(v >> X86_PTE_PK_SHIFT & 15));
 }
 
 static void print_details(const struct replay *rp)
@@ -102,6 +105,22 @@ static void print_details(const struct replay *rp)
 		(unsigned long long)c->efer,
 		c->efer & X86_EFER_NXE ? " (NXE)" : "", c->pkru,
 		(unsigned long long)c->cr3);
+	if (h->mode == UMBRA_MODE_LONG4 || h->mode == UMBRA_MODE_LONG5) {
+		unsigned key = (unsigned)(c->e[c->n - 1].before >>
+					  X86_PTE_PK_SHIFT & 15);
+
+		fprintf(o, "  pkey     leaf key %u: PKRU.AD %u, PKRU.WD %u\n", key,
+			!!(c->pkru & X86_PKRU_AD(key)),
+			!!(c->pkru & X86_PKRU_WD(key)));
+	}
+	fprintf(o, "  phys     tables say %#llx; QEMU %s",
+		(unsigned long long)c->pa,
+		c->pa_check == LOG_PA_MATCH ? "accessed exactly that byte"
+		: c->pa_check == LOG_PA_MISMATCH ? "accessed ANOTHER byte"
+						 : "(not checked)");
+	if (rp->walked && rp->res.status == UMBRA_WALK_OK)
+		fprintf(o, "; walker %#llx", (unsigned long long)rp->res.gpa);
+	fprintf(o, "\n");
 	if (c->rsv_level != LOG_NO_RSV)
 		fprintf(o, "  injected reserved bit %u at level %u\n",
 			c->rsv_bit, c->rsv_level);
@@ -134,7 +153,8 @@ static void print_details(const struct replay *rp)
 		if (rp->walked)
 			fprintf(o, "%016llx", (unsigned long long)rp->after[i]);
 		fprintf(o, "  ");
-		print_entry_flags(o, e->before, wide);
+		print_entry_flags(o, e->before, e->level, wide,
+				  i == c->n - 1 && h->mode >= UMBRA_MODE_LONG4);
 		if (e->flags & LOG_E_HARNESS)
 			fprintf(o, "  [harness]");
 		fprintf(o, "\n");

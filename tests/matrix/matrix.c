@@ -23,7 +23,7 @@
  *   the PDE for a 4 KiB page; for a large page the PDPTE (long mode), and
  *   nothing in 32-bit paging (no level above the PDE) and PAE (the PDPTE
  *   registers have no R/W, U/S or XD).  Those combinations repeat others;
- *   they are still counted.  PS always stays in the PDE.
+ *   they are still counted.  PS stays in the PDE (in the main pass).
  * - "upper" is R/W of the level above that (long mode: the PDPTE for a
  *   4 KiB page, the PML4E for a 2 MiB page).  32-bit paging has no level
  *   above the PDE and PAE PDPTEs have no R/W, so in every mode the same bit
@@ -40,9 +40,9 @@
  *   ignored bits 62:59, to catch a walker that takes the key from the wrong
  *   level.  The leaf's key (long mode) is nonzero; PKRU gives the other keys
  *   the opposite AD/WD bits.
- *
- * - Four variants of each table configuration alternate between cases: see
- *   VAR_A and VAR_DECOR below.
+ * - Four variants of each table configuration alternate between cases
+ *   (see VAR_A and VAR_DECOR below): non-leaf A set or clear, and bits that
+ *   must change nothing (PWT, PCD, PAT, non-leaf bit 6) present or not.
  *
  * Extra passes with fewer registers (CR0.WP x EFER.NXE) and all accesses:
  * MAXPHYADDR 36 and 52 (reserved bit = bit M, or the PSE-36 bit of address
@@ -50,7 +50,8 @@
  * level: the PDPTE (1 GiB pages, with and without 1 GiB page support), the
  * PML4E and the PML5E (PS reserved).  With PS at level D and no large page,
  * the leaf is the PTE, the directory flags go to the PDE and the upper R/W
- * to the PDPTE.
+ * to the PDPTE.  The extra passes also use an even PT index, so that va
+ * bit 12 is clear (see va_bit12_clear).
  *
  * Every case rewrites the entries in place, walks, commits the A/D updates
  * (also on faults: the walker reports the non-leaf A bits then), reads the
@@ -139,7 +140,7 @@ struct pass {
 	struct ref_caps caps;
 	unsigned n_regs;
 	enum rsvd_style rsvd;
-	unsigned dir_level;     /* where PS lives: 2, or 3 for 1 GiB pages */
+	unsigned dir_level;     /* the level whose PS varies: 2 (PDE) .. 5 */
 	bool long_only, only_32;
 	/* The access's PT index is even, so va bit 12 is clear and a large
 	 * page's PAT bit (12) leaking into the gpa shows; elsewhere it is set,
@@ -399,6 +400,7 @@ static void build_layout(const struct mode_desc *md, const struct pass *p,
 	unsigned leaf_level = large ? d : 1;
 	bool has_nx = md->rmode != REF_MODE_32;
 
+	memset(lay, 0, sizeof(*lay));
 	lay->leaf_level = leaf_level;
 	lay->rsvd_bit = rsvd_candidate(md, p, leaf_level, large);
 	for (unsigned v = 0; v < N_VARIANTS; v++) {
@@ -595,6 +597,8 @@ static void compare_outcome(const struct matrix_case *mc, struct diff *d)
 		note(d, "status");
 		return;
 	}
+	if (r->mode != mc->md->umode)
+		note(d, "mode");
 	if (r->top_level != mc->md->top)
 		note(d, "top_level");
 	if (r->level != o->stop_level)
@@ -800,7 +804,12 @@ static void count_outcome(struct run *run, const struct matrix_case *mc)
 static void run_case(struct run *run, const struct umbra_walker *w,
 		     struct matrix_case *mc)
 {
-	struct diff d = { .len = 0 };
+	struct diff d;
+
+	/* Not a full initializer: zeroing the text for every case costs more
+	 * than the walk. */
+	d.len = 0;
+	d.text[0] = '\0';
 
 	write_entries(run, mc);
 	run->mem.writes = 0;

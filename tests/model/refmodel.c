@@ -335,7 +335,7 @@ static uint8_t page_shift(enum ref_mode mode, unsigned level)
 static void accessed_dirty(const struct ref_case *c, unsigned stop,
 			   bool fault, struct ref_outcome *o)
 {
-	for (unsigned l = 1; l <= REF_LEVELS_MAX; l++) {
+	for (unsigned l = 1; l <= ref_top_level(c->mode); l++) {
 		o->accessed[l] = c->e[l].accessed;
 		o->dirty[l] = c->e[l].dirty;
 	}
