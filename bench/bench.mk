@@ -1,5 +1,8 @@
 # Hosted microbenchmarks (not part of `make test`: run `make bench`).
-BENCH_BINS := $(BUILD)/hosted/bench/walk_bench
+#   walk_bench    the guest walker per paging mode, against a bare chase
+#   engine_bench  the shadow engine's paths (faults, PT writes, CR3
+#                 switches, INVLPG, fork), against a bare guest walk
+BENCH_BINS := $(BUILD)/hosted/bench/walk_bench $(BUILD)/hosted/bench/engine_bench
 
 $(BUILD)/hosted/bench/%: bench/%.c $(ENGINE_LIB) $(TESTSUPPORT_OBJS)
 	@mkdir -p $(@D)
@@ -10,3 +13,4 @@ all: $(BENCH_BINS)
 .PHONY: bench
 bench: $(BENCH_BINS)
 	$(BUILD)/hosted/bench/walk_bench
+	$(BUILD)/hosted/bench/engine_bench

@@ -375,6 +375,8 @@ uint32_t umbra_audit(struct umbra_mmu *mmu,
 		if (mmu->sp[id].in_use)
 			audit_sp(&a, id);
 	audit_frames(&a);
+	a.count += handlers_audit(mmu, a.count < max ? out + a.count : out,
+				  a.count < max ? max - a.count : 0);
 	umbra_stat_inc(&mmu->stats, UMBRA_CTR_audit_runs);
 	umbra_stat_add(&mmu->stats, UMBRA_CTR_audit_violations, a.count);
 	umbra_timer_add(&mmu->stats, UMBRA_TMR_audit, mmu_now(mmu) - t0);

@@ -6,10 +6,14 @@
  *      guest's A/D bits as the CPU would.
  *   2. If the guest's tables forbid the access, the fault is the guest's:
  *      reflect it with the architectural error code.
- *   3. If the access reaches something that is not plain RAM, or writes a
+ *   3. If an access handler claims the access (a virtual one for the
+ *      address in this address space, then a physical one for the guest
+ *      frame), hand it to the embedder with the handler.
+ *   4. If the access reaches something that is not plain RAM, or writes a
  *      frame that holds a shadowed table, hand it to the embedder.
- *   4. Otherwise build the missing shadow levels from the root down and
- *      install the leaf, never with wider rights than the guest's.
+ *   5. Otherwise build the missing shadow levels from the root down and
+ *      install the leaf, never with wider rights than the guest's, nor
+ *      than the virtual handlers allow wherever the leaf is visible.
  */
 #include "shadow.h"
 
@@ -106,22 +110,34 @@ static uint32_t get_child(struct umbra_mmu *mmu, uint32_t id, unsigned index,
 	return child;
 }
 
+enum install_result {
+	INSTALL_OK,
+	INSTALL_FAILED, /* mmu->error says why */
+	/* A virtual handler forbids the leaf at another address it is
+	 * visible at (a shared shadow table), or on the rest of a claimed
+	 * page: the access must be emulated instead. */
+	INSTALL_PLAIN,
+};
+
 /* Build the shadow path for an access the guest allows and install the
  * leaf.  `perm_add`/`perm_del` adjust the leaf rights (CR0.WP = 0). */
-static bool install(struct umbra_mmu *mmu, const struct umbra_access *acc,
-		    const struct umbra_walk_result *res, uint8_t perm_add,
-		    uint8_t perm_del)
+static enum install_result install(struct umbra_mmu *mmu,
+				   const struct umbra_access *acc,
+				   const struct umbra_walk_result *res,
+				   uint8_t perm_add, uint8_t perm_del)
 {
 	struct path_pins pins = { .n = 0 };
 	uint32_t id = paging_root_for(mmu, acc->va);
 	unsigned level;
 	uint64_t gfn = res->gpa / SP_PAGE_SIZE, spte, guest_leaf;
+	const bool write = acc->kind == UMBRA_ACCESS_WRITE;
+	enum install_result result = INSTALL_FAILED;
 	uint8_t perm;
-	bool dirty, ok = false;
+	bool dirty;
 
 	if (!id) {
 		mmu->error = "no shadow root for the address";
-		return false;
+		return INSTALL_FAILED;
 	}
 	for (level = paging_top_level(mmu); level > 1; level--) {
 		uint64_t child_gfn;
@@ -138,6 +154,18 @@ static bool install(struct umbra_mmu *mmu, const struct umbra_access *acc,
 		}
 	}
 	sp_touch(mmu, id);
+	if (mmu->n_virt_handlers) {
+		unsigned claims = handlers_leaf_claims(
+			mmu, id, shadow_index(acc->va, 1));
+
+		if ((claims & FRAME_HANDLER_ALL) ||
+		    ((claims & FRAME_HANDLER_WRITE) && write)) {
+			result = INSTALL_PLAIN;
+			goto out;
+		}
+		if (claims & FRAME_HANDLER_WRITE)
+			perm_del |= UMBRA_PERM_W;
+	}
 	if (mmu->sp[id].role & ROLE_DIRECT) {
 		perm = role_access(mmu->sp[id].role);
 		dirty = true; /* the role has W only when the guest's D is set */
@@ -145,21 +173,21 @@ static bool install(struct umbra_mmu *mmu, const struct umbra_access *acc,
 	} else {
 		guest_leaf = res->entry[1].val;
 		perm = res->perm;
-		dirty = (guest_leaf & X86_PTE_D) ||
-			acc->kind == UMBRA_ACCESS_WRITE;
+		dirty = (guest_leaf & X86_PTE_D) || write;
 	}
 	perm = (uint8_t)((perm | perm_add) & ~perm_del);
-	spte = spte_make_leaf(mmu, gfn, perm, dirty, guest_leaf);
+	spte = spte_make_leaf(mmu, gfn, perm, dirty, guest_leaf, write);
 	if (!spte) {
 		mmu->error = "the frame cannot be mapped";
 		goto out;
 	}
-	ok = spte_set_leaf(mmu, id, shadow_index(acc->va, 1), spte, gfn);
-	if (!ok)
+	if (spte_set_leaf(mmu, id, shadow_index(acc->va, 1), spte, gfn))
+		result = INSTALL_OK;
+	else
 		mmu->error = "no reverse-map extent left, even after eviction";
 out:
 	unpin_all(mmu, &pins);
-	return ok;
+	return result;
 }
 
 static void reflect(struct umbra_mmu *mmu, const struct umbra_walk_result *res,
@@ -278,7 +306,19 @@ static void fault(struct umbra_mmu *mmu, const struct umbra_fault *f,
 	}
 	write = acc.kind == UMBRA_ACCESS_WRITE;
 	out->gpa = res.gpa;
+	if (mmu->n_virt_handlers) {
+		const struct umbra_handler *h =
+			handlers_virt_claim(mmu, acc.va, write);
+
+		if (h) {
+			handlers_claim(mmu, h, acc.va, out);
+			return;
+		}
+	}
 	s = slot_find(mmu, res.gpa / SP_PAGE_SIZE);
+	if (mmu->n_phys_handlers &&
+	    handlers_phys_fault(mmu, s, res.gpa, write, out))
+		return;
 	if (!s || s->type == UMBRA_SLOT_MMIO ||
 	    (write && s->type == UMBRA_SLOT_ROM)) {
 		out->action = UMBRA_PF_MMIO;
@@ -305,7 +345,13 @@ static void fault(struct umbra_mmu *mmu, const struct umbra_fault *f,
 		umbra_stat_inc(&mmu->stats, UMBRA_CTR_fault_pt_write);
 		return;
 	}
-	if (!install(mmu, &acc, &res, perm_add, perm_del)) {
+	switch (install(mmu, &acc, &res, perm_add, perm_del)) {
+	case INSTALL_OK:
+		break;
+	case INSTALL_PLAIN:
+		handlers_claim(mmu, NULL, acc.va, out);
+		return;
+	default:
 		fail(mmu, out);
 		return;
 	}

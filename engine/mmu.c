@@ -46,6 +46,7 @@ enum umbra_status umbra_mmu_create(struct umbra_mmu **out,
 	mmu->cfg = *cfg;
 	mmu->gmem = slots_gmem(mmu);
 	umbra_stats_init(&mmu->stats);
+	handlers_init(mmu);
 	st = pool_init(mmu);
 	if (st == UMBRA_OK)
 		st = paging_init(mmu);
@@ -63,11 +64,13 @@ void umbra_mmu_destroy(struct umbra_mmu *mmu)
 
 	if (!mmu)
 		return;
-	for (i = 0; i < mmu->n_slots; i++)
+	for (i = 0; i < mmu->n_slots; i++) {
 		if (mmu->slots[i].frame)
 			mmu->env.free_meta(mmu->env.ctx, mmu->slots[i].frame,
 					   sizeof(struct frame) *
 						   mmu->slots[i].frames);
+		dirty_log_free(mmu, &mmu->slots[i]);
+	}
 	pool_fini(mmu);
 	mmu->env.free_meta(mmu->env.ctx, mmu, sizeof(*mmu));
 }

@@ -245,6 +245,9 @@ enum umbra_status umbra_set_paging(struct umbra_mmu *mmu,
 	} else {
 		mmu->regs = *regs;
 		mmu->walker = w;
+		/* Same shadow, but perhaps another address space (PAE: two
+		 * PDPTs with equal entries): its virtual handlers apply now. */
+		handlers_space_switched(mmu);
 		/* A CR3 write flushes the guest's TLB; so does a CR4 change
 		 * of PGE or PCIDE, and a CR0.WP or paging change. */
 		if (wrote & (UMBRA_WROTE_CR3 | UMBRA_WROTE_CR4 | UMBRA_WROTE_CR0))

@@ -89,7 +89,25 @@ static uint64_t prefetch_leaf(struct umbra_mmu *mmu, uint32_t role,
 	perm = role_access(role) & gpte_perm(role, gpte);
 	*gfn = (gpte & (gpte4 ? X86_PTE32_ADDR_4K : X86_PTE_ADDR_4K)) /
 	       SP_PAGE_SIZE;
-	return spte_make_leaf(mmu, *gfn, perm, (gpte & X86_PTE_D) != 0, gpte);
+	return spte_make_leaf(mmu, *gfn, perm, (gpte & X86_PTE_D) != 0, gpte,
+			      false);
+}
+
+/* A prefetched leaf must not bypass a virtual handler wherever entry
+ * (id, index) is visible: drop it, or make it read-only. */
+static uint64_t prefetch_narrow(struct umbra_mmu *mmu, uint32_t id,
+				unsigned index, uint64_t spte)
+{
+	unsigned claims;
+
+	if (!spte || !mmu->n_virt_handlers)
+		return spte;
+	claims = handlers_leaf_claims(mmu, id, index);
+	if (claims & FRAME_HANDLER_ALL)
+		return 0;
+	if (claims & FRAME_HANDLER_WRITE)
+		spte &= ~X86_PTE_RW;
+	return spte;
 }
 
 /* Bring the shadow entries for guest entry gi of sp up to date. */
@@ -110,7 +128,9 @@ static void update_entry(struct umbra_mmu *mmu, uint32_t id, unsigned gi,
 		uint64_t gfn, spte = 0;
 
 		if (role_level(role) == 1)
-			spte = prefetch_leaf(mmu, role, gpte, &gfn);
+			spte = prefetch_narrow(mmu, id, k,
+					       prefetch_leaf(mmu, role, gpte,
+							     &gfn));
 		if (spte && spte_set_leaf(mmu, id, k, spte, gfn)) {
 			umbra_stat_inc(&mmu->stats, UMBRA_CTR_pt_write_updated);
 			*flush = true;
@@ -244,6 +264,7 @@ enum umbra_status umbra_emulated_write(struct umbra_mmu *mmu, uint64_t gpa,
 			old[i] = dst[i];
 			dst[i] = src[i];
 		}
+		dirty_log_mark(mmu, gpa / SP_PAGE_SIZE);
 		update_frame(mmu, gpa / SP_PAGE_SIZE, off, chunk, old, flags,
 			     &flush);
 		gpa += chunk;

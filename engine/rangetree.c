@@ -16,7 +16,7 @@
  * an unbalanced node is off by exactly two and one single or double rotation
  * restores it (Knuth, TAOCP vol. 3, 6.2.3).
  */
-#include "rangetree.h"
+#include "umbra/rangetree.h"
 
 /* Heights of subtrees that may differ at one node of a valid AVL tree. */
 #define AVL_MAX_SKEW 1

@@ -1,6 +1,7 @@
 /*
  * The shadow engine's internal state, shared by its files (pool.c, spte.c,
- * slots.c, paging.c, fault.c, ptwrite.c, audit.c, mmu.c).
+ * slots.c, paging.c, fault.c, ptwrite.c, audit.c, mmu.c, handlers.c,
+ * dirtylog.c).
  *
  * Vocabulary:
  *   gfn   guest frame number (guest-physical address >> 12)
@@ -16,6 +17,7 @@
 #ifndef UMBRA_SHADOW_H
 #define UMBRA_SHADOW_H
 
+#include "umbra/rangetree.h"
 #include "reflist.h"
 #include "umbra/mmu.h"
 #include "umbra/stats.h"
@@ -110,8 +112,15 @@ struct sp {
 struct frame {
 	uint32_t rmap;     /* reflist head: leaf sptes mapping this frame */
 	uint16_t shadowed; /* shadow pages (not direct) shadowing this frame */
-	uint16_t flags;
+	uint16_t flags;    /* FRAME_* */
 };
+
+/* Physical handlers covering some of the frame (the strongest wins): ALL
+ * means never mapped, WRITE mapped read-only.  Kept exact by handlers.c so
+ * that building a leaf needs no tree lookup.  The same bits describe what
+ * handlers claim of any page ("claims"). */
+#define FRAME_HANDLER_ALL   0x1u
+#define FRAME_HANDLER_WRITE 0x2u
 
 struct slot {
 	uint64_t gfn;       /* first guest frame */
@@ -119,6 +128,15 @@ struct slot {
 	uint64_t hpa;
 	uint8_t type;       /* enum umbra_slot_type */
 	struct frame *frame; /* per frame; NULL for MMIO */
+	/* Dirty log (RAM slots): one bit per frame, set when the guest may
+	 * have written it since the last fetch; NULL when not logging. */
+	uint64_t *dirty_bits;
+};
+
+/* The virtual handlers of one address space (handlers.c). */
+struct vspace {
+	uint64_t space; /* guest-physical address of its top-level table */
+	struct umbra_range_tree tree;
 };
 
 enum shadow_mode {
@@ -158,6 +176,13 @@ struct umbra_mmu {
 	uint32_t root;         /* long mode: the root sp */
 	uint32_t pae_page;     /* PAE: the pool page holding the 4 PDPTEs */
 	uint32_t pae_root[PAE_ROOT_ENTRIES]; /* PAE: sps the PDPTEs point at */
+
+	/* Access handlers (handlers.c). */
+	struct umbra_range_tree phys_handlers;
+	struct umbra_range_tree virt_global; /* for every address space */
+	struct vspace vspaces[UMBRA_MAX_HANDLER_SPACES];
+	uint32_t n_vspaces;
+	uint32_t n_phys_handlers, n_virt_handlers;
 
 	struct umbra_stats stats;
 };
@@ -213,12 +238,21 @@ bool spte_clear(struct umbra_mmu *mmu, uint32_t id, unsigned index);
 void spte_write_protect_frame(struct umbra_mmu *mmu, uint64_t gfn);
 /* Clear every leaf mapping gfn. */
 void spte_unmap_frame(struct umbra_mmu *mmu, uint64_t gfn);
+/* The same without the TLB flush, for loops over many frames: true when
+ * an entry changed (the caller then flushes once). */
+bool spte_write_protect_frame_noflush(struct umbra_mmu *mmu, uint64_t gfn);
+bool spte_unmap_frame_noflush(struct umbra_mmu *mmu, uint64_t gfn);
+/* The guest frame a leaf spte maps (~0 if none). */
+uint64_t spte_leaf_gfn(const struct umbra_mmu *mmu, uint64_t spte);
 
 /* The leaf spte for guest frame `gfn` with effective guest permissions
  * `perm`; `dirty` says whether the guest entry's D bit is set, `guest_leaf`
- * supplies caching and key bits.  0 when the frame cannot be mapped. */
+ * supplies caching and key bits, `write` that the leaf is built for a write
+ * access that will complete through it (the dirty log then records the
+ * frame).  0 when the frame cannot be mapped (MMIO, or a physical ALL
+ * handler covers it). */
 uint64_t spte_make_leaf(struct umbra_mmu *mmu, uint64_t gfn, uint8_t perm,
-			bool dirty, uint64_t guest_leaf);
+			bool dirty, uint64_t guest_leaf, bool write);
 
 /* ---- slots.c: guest memory ----------------------------------------------- */
 const struct slot *slot_find(const struct umbra_mmu *mmu, uint64_t gfn);
@@ -248,6 +282,50 @@ enum umbra_status paging_load_roots(struct umbra_mmu *mmu);
 uint32_t paging_root_for(const struct umbra_mmu *mmu, uint64_t va);
 /* Levels of the shadow hierarchy below the hardware's CR3 that sps form. */
 unsigned paging_top_level(const struct umbra_mmu *mmu);
+
+/* ---- handlers.c: access handlers ------------------------------------------ */
+void handlers_init(struct umbra_mmu *mmu);
+/* Give the frames of a slot being added the flags of the physical
+ * handlers over them. */
+void handlers_slot_added(struct umbra_mmu *mmu, struct slot *s);
+/* The #PF path: a claim by a virtual handler of va in the current address
+ * space (NULL if none claims this access). */
+const struct umbra_handler *handlers_virt_claim(struct umbra_mmu *mmu,
+						uint64_t va, bool write);
+/* The #PF path after the guest walk: does a physical handler claim the
+ * access at gpa (s: its slot or NULL)?  Fills `out` when it does. */
+bool handlers_phys_fault(struct umbra_mmu *mmu, const struct slot *s,
+			 uint64_t gpa, bool write, struct umbra_pf_result *out);
+/* Fill `out` for an access a handler (or NULL: plain emulation) claims. */
+void handlers_claim(struct umbra_mmu *mmu, const struct umbra_handler *h,
+		    uint64_t addr, struct umbra_pf_result *out);
+/* What virtual handlers claim of the page that leaf entry (id, index)
+ * maps, at every guest-virtual address and address space where the
+ * hardware can reach that entry (FRAME_HANDLER_*).  Call only while
+ * n_virt_handlers != 0. */
+unsigned handlers_leaf_claims(struct umbra_mmu *mmu, uint32_t id,
+			      unsigned index);
+/* spte_link_child() just made entry (id, index) point at child: remove
+ * from the child's subtree what virtual handlers forbid at the addresses
+ * the entry is reached from. */
+void handlers_linked(struct umbra_mmu *mmu, uint32_t id, unsigned index,
+		     uint32_t child);
+/* The current address space changed but the shadow roots stayed (PAE:
+ * a CR3 load whose PDPTEs equal the old ones): the PAE-format roots are
+ * now seen from another space, whose virtual handlers must hold there.
+ * paging.c calls it after updating mmu->regs. */
+void handlers_space_switched(struct umbra_mmu *mmu);
+/* For the audit: leaves that bypass a handler or the dirty log, and the
+ * handlers' bookkeeping (trees, frame flags, counts).  Stores up to max
+ * violations in out, returns how many there are in all. */
+uint32_t handlers_audit(struct umbra_mmu *mmu,
+			struct umbra_audit_violation *out, uint32_t max);
+
+/* ---- dirtylog.c --------------------------------------------------------- */
+/* The guest (or the engine for it) wrote frame gfn. */
+void dirty_log_mark(struct umbra_mmu *mmu, uint64_t gfn);
+/* Release a slot's bitmap, if it is being logged (slot removal, destroy). */
+void dirty_log_free(struct umbra_mmu *mmu, struct slot *s);
 
 /* ---- mmu.c -------------------------------------------------------------- */
 static inline void mmu_flush_all(struct umbra_mmu *mmu)

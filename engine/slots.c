@@ -2,7 +2,7 @@
  * Guest memory: slots map ranges of guest-physical frames to host memory
  * with a type.  Only RAM and ROM slots are ever mapped into the shadow, and
  * each of their frames carries the engine's per-frame state (reverse map,
- * monitoring count).
+ * monitoring count, physical handler flags).
  */
 #include "shadow.h"
 
@@ -77,6 +77,8 @@ static bool gmem_cmpxchg(void *ctx, uint64_t gpa, unsigned size, uint64_t old,
 		return false;
 	for (i = 0; i < size; i++)
 		p[i] = (uint8_t)(new_val >> (8 * i));
+	if (new_val != old)
+		dirty_log_mark(mmu, gpa / SP_PAGE_SIZE); /* the CPU's A/D write */
 	return true;
 }
 
@@ -122,6 +124,7 @@ enum umbra_status umbra_slot_add(struct umbra_mmu *mmu, uint64_t gpa,
 	s->hpa = hpa;
 	s->type = (uint8_t)type;
 	s->frame = NULL;
+	s->dirty_bits = NULL;
 	if (type != UMBRA_SLOT_MMIO) {
 		s->frame = mmu->env.alloc_meta(mmu->env.ctx,
 					       sizeof(struct frame) * frames);
@@ -134,6 +137,7 @@ enum umbra_status umbra_slot_add(struct umbra_mmu *mmu, uint64_t gpa,
 
 			s->frame[i] = empty;
 		}
+		handlers_slot_added(mmu, s);
 	}
 	/* Frames that read as zero (unbacked) may now hold tables: shadow
 	 * pages built from the zeros are stale.  Slot changes are rare, so
@@ -163,6 +167,7 @@ enum umbra_status umbra_slot_remove(struct umbra_mmu *mmu, uint64_t gpa)
 	if (mmu->slots[j].frame)
 		mmu->env.free_meta(mmu->env.ctx, mmu->slots[j].frame,
 				   sizeof(struct frame) * mmu->slots[j].frames);
+	dirty_log_free(mmu, &mmu->slots[j]);
 	mmu->slots[j] = mmu->slots[--mmu->n_slots];
 	return paging_load_roots(mmu);
 }

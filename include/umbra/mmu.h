@@ -18,6 +18,9 @@
 #include <stdint.h>
 
 #include "umbra/walk.h"
+/* struct umbra_range_node, embedded in struct umbra_handler.  (Its natural
+ * home is include/umbra/: the engine and embedders share the type.) */
+#include "umbra/rangetree.h"
 
 /* ---- the environment the embedder provides -------------------------------- */
 
@@ -26,8 +29,9 @@ struct umbra_env {
 	/* Host-physical memory through the embedder's direct map; NULL when
 	 * the address is not host memory. */
 	void *(*hpa_to_ptr)(void *ctx, uint64_t hpa);
-	/* Memory for the engine's own bookkeeping (descriptors, hash, extents);
-	 * called only from umbra_mmu_create() and slot registration. */
+	/* Memory for the engine's own bookkeeping (descriptors, hash, extents,
+	 * dirty-log bitmaps); called only from umbra_mmu_create(), slot
+	 * registration and umbra_dirty_log_start(). */
 	void *(*alloc_meta)(void *ctx, size_t size);
 	void (*free_meta)(void *ctx, void *ptr, size_t size);
 	/* Shadow translations that may be cached in the hardware TLB are gone:
@@ -89,6 +93,15 @@ enum umbra_pf_action {
 	/* The access reaches memory that is not plain RAM (MMIO, unbacked, or
 	 * a write to ROM): the embedder emulates the device or discards. */
 	UMBRA_PF_MMIO,
+	/* An access handler claims the access: `handler` (and `addr`, the
+	 * address in the handler's own space: gpa for a physical handler, va
+	 * for a virtual one).  The embedder decodes the instruction and calls
+	 * umbra_handler_invoke() for its access.  `handler` is NULL when the
+	 * access falls in a 4 KiB page a handler claims but outside every
+	 * handler's range (or in another address space's alias of such a page):
+	 * then the embedder emulates the access plainly, reading guest memory
+	 * at `gpa` and passing writes to umbra_emulated_write(). */
+	UMBRA_PF_HANDLER,
 	/* Engine failure; `message` says why.  The guest cannot go on. */
 	UMBRA_PF_ERROR,
 };
@@ -104,6 +117,10 @@ struct umbra_pf_result {
 	uint64_t fault_addr;
 	uint64_t gpa;       /* the guest-physical address accessed, when known */
 	const char *message;
+	/* HANDLER: the handler claiming the access (NULL: emulate plainly),
+	 * and the address it claims (gpa or va, by the handler's kind). */
+	const struct umbra_handler *handler;
+	uint64_t addr;
 };
 
 /* A #PF exit as the hardware reports it against the shadow tables. */
@@ -190,6 +207,136 @@ void umbra_translate(const struct umbra_mmu *mmu,
 		     const struct umbra_access *acc,
 		     struct umbra_walk_result *res);
 
+/* ---- access handlers --------------------------------------------------------- */
+
+/*
+ * An access handler claims the guest's accesses to a range of addresses:
+ * physical handlers a range of guest-physical addresses (device registers
+ * over RAM or MMIO, write monitoring of RAM or ROM), virtual handlers a
+ * range of guest-virtual addresses of one address space or of all of them.
+ * ALL handlers claim reads, writes and fetches; WRITE handlers claim writes
+ * only and let reads and fetches run at full speed.
+ *
+ * The shadow works in 4 KiB pages: a page any part of which a handler
+ * covers is never mapped (ALL) or mapped read-only (WRITE).  The #PF path
+ * returns UMBRA_PF_HANDLER with the handler whose range holds the faulting
+ * address, or with NULL for the rest of such a page (emulate plainly).
+ * When a virtual and a physical handler both cover an access, the virtual
+ * one claims it.
+ *
+ * Handlers are the caller's memory: zero the structure, set kind, fn and
+ * ctx, register it; it stays linked into the engine (do not move or free
+ * it) until deregistered.  Registration and removal may happen at any
+ * time, also from a handler's callback; shadow entries that would bypass a
+ * new handler are invalidated at once.
+ */
+enum umbra_handler_kind {
+	UMBRA_HANDLER_ALL,   /* reads, writes and fetches */
+	UMBRA_HANDLER_WRITE, /* writes only */
+};
+
+/* The `space` of a virtual handler for every address space. */
+#define UMBRA_HANDLER_ALL_SPACES UINT64_MAX
+
+struct umbra_handler;
+/*
+ * One access of `size` bytes (1..8) at `addr` (gpa or va) of kind `kind`.
+ * A write passes the bytes written in *value (little-endian, low `size`
+ * bytes); a read or fetch stores the bytes read there (*value is zero on
+ * entry).  The access may straddle the range's edges.
+ */
+typedef void umbra_handler_fn(void *ctx, const struct umbra_handler *h,
+			      uint64_t addr, unsigned size,
+			      enum umbra_access_kind kind, uint64_t *value);
+
+struct umbra_handler {
+	/* Set by the caller before registering; not changed while registered. */
+	uint8_t kind;             /* enum umbra_handler_kind */
+	umbra_handler_fn *fn;
+	void *ctx;
+	/* Set by registration; the caller only reads them.  The range is
+	 * [node.start, node.last]. */
+	struct umbra_range_node node;
+	uint64_t space;           /* virtual: see umbra_virt_handler_register */
+	uint8_t registered;       /* 0, or which kind of handler: 1 physical,
+				     2 virtual */
+};
+
+/*
+ * [gpa, gpa + size) of guest-physical memory, in RAM, ROM, MMIO or no slot.
+ * UMBRA_ERR_INVALID when the range is empty or wraps, the handler is
+ * malformed or already registered, or the range overlaps another physical
+ * handler's.
+ */
+enum umbra_status umbra_phys_handler_register(struct umbra_mmu *mmu,
+					      struct umbra_handler *h,
+					      uint64_t gpa, uint64_t size);
+enum umbra_status umbra_phys_handler_deregister(struct umbra_mmu *mmu,
+						struct umbra_handler *h);
+
+/*
+ * [va, va + size) of the guest-virtual addresses of address space `space`:
+ * the guest-physical address of its top-level table, i.e. CR3 with the
+ * bits outside X86_CR3_ADDR_32 / _PAE / _LONG (by the guest's mode)
+ * cleared; or UMBRA_HANDLER_ALL_SPACES for every address space, also
+ * with paging off (where va = gpa).  Long-mode ranges are given in
+ * canonical form.  At most UMBRA_MAX_HANDLER_SPACES distinct spaces hold
+ * handlers at once (UMBRA_ERR_FULL).  Ranges of handlers that can apply to
+ * the same access (same space, or one of them for all spaces) never
+ * overlap (UMBRA_ERR_INVALID).
+ *
+ * A guest page table shared by several address spaces has one shadow
+ * table, so a per-space handler also makes the other spaces' accesses to
+ * the pages it covers exit (as UMBRA_PF_HANDLER with a NULL handler: plain
+ * emulation); the handler itself only ever sees its own space's accesses.
+ */
+#define UMBRA_MAX_HANDLER_SPACES 16
+enum umbra_status umbra_virt_handler_register(struct umbra_mmu *mmu,
+					      struct umbra_handler *h,
+					      uint64_t space, uint64_t va,
+					      uint64_t size);
+enum umbra_status umbra_virt_handler_deregister(struct umbra_mmu *mmu,
+						struct umbra_handler *h);
+
+/*
+ * Run h's callback for one decoded access of the instruction that faulted
+ * with UMBRA_PF_HANDLER: [addr, addr + size) must touch h's range, size is
+ * 1..8.  For reads and fetches *value is zeroed, then set by the callback;
+ * for writes it holds the bytes written.  A handler that wants the write
+ * to reach guest RAM as well passes it to umbra_emulated_write() (never a
+ * plain store: the frame may hold a shadowed page table, and the dirty log
+ * must see the write).
+ */
+enum umbra_status umbra_handler_invoke(struct umbra_mmu *mmu,
+				       const struct umbra_handler *h,
+				       uint64_t addr, unsigned size,
+				       enum umbra_access_kind kind,
+				       uint64_t *value);
+
+/* ---- dirty logging ------------------------------------------------------------ */
+
+/*
+ * A bitmap per RAM slot of the frames the guest wrote since the last fetch.
+ * While logging, a shadow leaf is writable only once its frame's bit is
+ * set: the first write to a clean frame faults, sets the bit and maps the
+ * frame writable.  Writes the engine makes for the guest (emulated writes,
+ * accessed/dirty bits in guest page tables) set bits too.
+ */
+/* Start logging the RAM slot that begins at slot_gpa: every frame clean. */
+enum umbra_status umbra_dirty_log_start(struct umbra_mmu *mmu,
+					uint64_t slot_gpa);
+/* Stop logging it; its frames become writable again on their next write. */
+enum umbra_status umbra_dirty_log_stop(struct umbra_mmu *mmu,
+				       uint64_t slot_gpa);
+/*
+ * Copy the slot's bitmap to out_bits (bit i of word w: frame w * 64 + i of
+ * the slot; `words` must cover every frame, the rest is zeroed) and clear
+ * it; the frames that were dirty are write-protected again.
+ */
+enum umbra_status umbra_dirty_log_fetch(struct umbra_mmu *mmu,
+					uint64_t slot_gpa, uint64_t *out_bits,
+					size_t words);
+
 /* ---- audit -------------------------------------------------------------------- */
 
 enum umbra_audit_kind {
@@ -203,6 +350,8 @@ enum umbra_audit_kind {
 	UMBRA_AUDIT_PARENT,      /* parent list and shadow entries disagree */
 	UMBRA_AUDIT_MONITOR,     /* a shadowed frame's protection count */
 	UMBRA_AUDIT_POOL,        /* pool lists, hash or counts inconsistent */
+	UMBRA_AUDIT_HANDLER,     /* a leaf bypasses an access handler or the
+				    dirty log, or their bookkeeping is wrong */
 };
 
 struct umbra_audit_violation {

@@ -198,6 +198,40 @@ static struct hw_result broken(struct hw *hw, struct hw_result r,
 	return r;
 }
 
+/* What an embedder does with UMBRA_PF_HANDLER: decode the instruction
+ * (here: the access itself) and run the handler, or emulate the access
+ * plainly against guest memory when no handler's range holds it. */
+static struct hw_result handler_access(struct hw *hw,
+				       const struct umbra_access *acc,
+				       unsigned size, uint64_t value,
+				       const struct umbra_pf_result *pf,
+				       struct hw_result r)
+{
+	r.gpa = pf->gpa;
+	if (pf->handler) {
+		hw->handled++;
+		if (umbra_handler_invoke(hw->mmu, pf->handler, pf->addr, size,
+					 acc->kind, &value) != UMBRA_OK)
+			return broken(hw, r, umbra_mmu_last_error(hw->mmu));
+		r.outcome = HW_HANDLER;
+		r.handler = pf->handler;
+		r.addr = pf->addr;
+		if (acc->kind != UMBRA_ACCESS_WRITE)
+			r.value = value;
+		return r;
+	}
+	hw->plain++;
+	if (acc->kind == UMBRA_ACCESS_WRITE) {
+		if (umbra_emulated_write(hw->mmu, pf->gpa, &value, size, 0) !=
+		    UMBRA_OK)
+			return broken(hw, r, umbra_mmu_last_error(hw->mmu));
+	} else {
+		r.value = hw_gread(hw, pf->gpa, size);
+	}
+	r.outcome = HW_OK;
+	return r;
+}
+
 /* Run the access on the "hardware", taking faults into the engine. */
 static struct hw_result run(struct hw *hw, const struct umbra_access *acc,
 			    unsigned size, uint64_t value)
@@ -227,6 +261,8 @@ static struct hw_result run(struct hw *hw, const struct umbra_access *acc,
 						     "outside guest RAM");
 			if (acc->kind == UMBRA_ACCESS_WRITE)
 				testmem_write(&hw->host, sw.gpa, size, value);
+			else
+				r.value = testmem_read(&hw->host, sw.gpa, size);
 			r.outcome = HW_OK;
 			r.gpa = sw.gpa - hw->guest_hpa;
 			return r;
@@ -268,6 +304,8 @@ static struct hw_result run(struct hw *hw, const struct umbra_access *acc,
 			r.outcome = HW_MMIO;
 			r.gpa = pf.gpa;
 			return r;
+		case UMBRA_PF_HANDLER:
+			return handler_access(hw, acc, size, value, &pf, r);
 		default:
 			return broken(hw, r, pf.message ? pf.message
 							: "engine error");
@@ -313,7 +351,8 @@ static struct hw_result compare(struct hw *hw, const struct umbra_access *acc,
 	unsigned i;
 
 	if (exp->status == UMBRA_WALK_OK) {
-		if (r.outcome != HW_OK && r.outcome != HW_MMIO) {
+		if (r.outcome != HW_OK && r.outcome != HW_MMIO &&
+		    r.outcome != HW_HANDLER) {
 			snprintf(why, sizeof(why), "guest allows the access but "
 				 "it faulted (vector %u ec %#x)", r.vector,
 				 r.error_code);

@@ -34,6 +34,8 @@ struct hw {
 	struct umbra_cpu_caps caps;
 	uint64_t flush_all, flush_va;
 	uint64_t accesses, hw_faults, emulated;
+	uint64_t handled, plain;  /* accesses claimed by a handler; emulated
+				     plainly in a claimed page */
 	bool audit_each;          /* run the audit after every access */
 	char last_problem[512];   /* why the last check failed */
 };
@@ -43,6 +45,7 @@ enum hw_outcome {
 	HW_OK,        /* the access completed (directly or emulated) */
 	HW_FAULT,     /* the guest took an exception: see vector/error */
 	HW_MMIO,      /* the access went to the embedder as MMIO */
+	HW_HANDLER,   /* an access handler claimed it: its callback ran */
 	HW_BROKEN,    /* a check failed: hw->last_problem says why */
 };
 
@@ -53,6 +56,12 @@ struct hw_result {
 	uint64_t cr2;
 	uint64_t gpa;
 	unsigned hw_faults; /* #PF exits this access took */
+	/* HW_HANDLER: the handler and the address it was given. */
+	const struct umbra_handler *handler;
+	uint64_t addr;
+	/* Reads and fetches that completed (HW_OK, HW_HANDLER): the value
+	 * read, from guest memory or from the handler. */
+	uint64_t value;
 };
 
 #define HW_TABLE_BASE 0x100000ull /* guest tables allocated from 1 MiB up */
@@ -72,7 +81,10 @@ enum umbra_status hw_set_paging(struct hw *hw,
 				const struct umbra_paging_regs *regs,
 				unsigned wrote);
 
-/* One guest access.  For writes, `value` (size bytes) is stored. */
+/* One guest access.  For writes, `value` (size bytes) is stored.  An
+ * access a handler claims runs its callback through umbra_handler_invoke;
+ * one emulated plainly (a NULL handler) reads guest memory or goes through
+ * umbra_emulated_write, as an embedder would. */
 struct hw_result hw_access(struct hw *hw, const struct umbra_access *acc,
 			   unsigned size, uint64_t value);
 

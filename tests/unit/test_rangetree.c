@@ -15,7 +15,7 @@
 
 #include <string.h>
 
-#include "../../engine/rangetree.h"
+#include "umbra/rangetree.h"
 
 #define TOP UINT64_MAX
 #define PAGE_SIZE 4096ull

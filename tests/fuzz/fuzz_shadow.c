@@ -1,0 +1,1530 @@
+/*
+ * libFuzzer target: random guest page tables and random event sequences
+ * through the shadow engine, on the hosted harness (tests/engine/harness.h),
+ * checked after every event.
+ *
+ * The input is a header and a sequence of events:
+ *
+ *   header   mode, pool size (12..64 pages: eviction is the normal case),
+ *            number of address spaces (2..4) and how much they share, a seed
+ *            for the initial table contents;
+ *   events   each an opcode byte and a few argument bytes:
+ *            - a guest access (region, page, offset, kind, CPL, AC, implicit
+ *              supervisor, size);
+ *            - a page-table edit: a guest store through the kernel's own
+ *              mapping of its tables, of a random entry (present or not, R/W,
+ *              U/S, A, D, PS, NX, keys, reserved bits; the frame a table, a
+ *              data page, a page of the slot window or unbacked memory),
+ *              sometimes partial;
+ *            - an emulated write handed straight to umbra_emulated_write
+ *              (1..16 bytes, any alignment, sometimes REP-flagged: the reuse
+ *              heuristic; sometimes a REP STOS-like run);
+ *            - a CR3 switch among the address spaces (some tables shared),
+ *              a reload, a switch to a bad PAE PDPT (must #GP and change
+ *              nothing), or to a table that is not a root;
+ *            - INVLPG, guest TLB flushes;
+ *            - a control-bit change: CR0.WP, EFER.NXE, CR4.SMEP/SMAP/PSE/PKE/
+ *              PGE, CR0.CD/NW, PKRU, paging off and on again;
+ *            - a PAE PDPTE rewrite (followed by the MOV CR3 the architecture
+ *              needs), or a root entry rewrite;
+ *            - a slot change: an MMIO slot above RAM, guest RAM split into
+ *              three slots with a window of RAM, ROM or MMIO, merged back;
+ *            - pool pressure: a sweep over every region of every address
+ *              space.
+ *
+ * Every guest access goes through hw_access(): the harness's hardware walks
+ * the shadow, takes faults into the engine, and compares the outcome with
+ * the guest's own tables and audits (hw.audit_each stays true).  After every
+ * event the target also audits and runs a side-effect-free hardware-walker
+ * check: whatever the shadow lets the hardware do must be what the guest's
+ * tables allow, at the same guest-physical address, without any A/D update
+ * the CPU would have had to make.  A failure prints the event trail and
+ * aborts, which libFuzzer records as a crash.
+ *
+ * Harness constraints the generator respects (they are properties of the
+ * harness's reference, not of the engine):
+ *   - the reference re-reads the PAE PDPTEs on every access, so the memory
+ *     of the current PDPT always equals the loaded PDPTEs: PDPT frames are
+ *     never the target of an entry or a data write, and a PDPTE rewrite is
+ *     followed by a CR3 reload (or undone when the reload must #GP);
+ *   - the reference reads all of [0, guest size) as RAM, so the slot window
+ *     holds only data frames that leaves map, never tables;
+ *   - an extra slot above RAM is MMIO (a RAM slot there would be mapped
+ *     outside what the harness's hardware calls guest RAM).
+ *
+ * Events run are counted; at exit the total goes to stderr and, when the
+ * environment variable UMBRA_FUZZ_EVENTS_FILE names a file, into that file
+ * (tests/fuzz/run-fuzz reads it).
+ */
+#define _DEFAULT_SOURCE /* MAP_ANONYMOUS, MADV_DONTNEED */
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "guestpt.h"
+#include "harness.h"
+#include "umbra/mmu.h"
+#include "umbra/walk.h"
+#include "umbra/x86.h"
+
+/* ---- guest layout ------------------------------------------------------ */
+
+/* Guest RAM is small: the audit looks at every frame of every slot. */
+#define GUEST_MB      4
+#define KMAP_END      0x200000ull   /* identity map [0, 2 MiB): the tables */
+#define DATA_GPA      0x200000ull   /* data frames from 2 MiB (2 MiB aligned) */
+#define N_DATA        16
+#define WIN_GPA       0x300000ull   /* the slot window: 3 MiB .. 3.5 MiB */
+#define WIN_SIZE      0x80000ull
+#define N_WIN         16
+#define GUEST_SIZE    ((uint64_t)GUEST_MB << 20)
+#define MMIO_GPA      0x4000000ull  /* extra MMIO slot: 64 MiB, beyond RAM */
+#define MMIO_SIZE     0x200000ull
+#define HOLE_GPA      0xF0000000ull /* unbacked, below 4 GiB */
+#define HIGH_GPA      0x100000000ull /* unbacked, above 4 GiB */
+#define GUEST_HPA     0x4000000ull  /* where the harness puts guest RAM */
+
+#define MAX_AS        4
+#define MAX_TABLES    256
+#define MAX_REGIONS   8
+#define MAX_EVENTS    4096
+#define MAX_IDX       24
+#define TRAIL         24
+#define PROBES        6
+
+/* ---- input ----------------------------------------------------------------- */
+
+struct input {
+	const uint8_t *p;
+	size_t n, i;
+};
+
+static bool in_more(const struct input *in)
+{
+	return in->i < in->n;
+}
+
+static uint8_t u8(struct input *in)
+{
+	return in->i < in->n ? in->p[in->i++] : 0;
+}
+
+/* ---- the world --------------------------------------------------------------- */
+
+struct table {
+	uint64_t gpa;
+	uint8_t level;
+	bool pdpt;    /* a PAE PDPT (a root in PAE mode) */
+	bool kernel;  /* on the kernel map's path below the roots: not edited */
+	bool kpt;     /* the kernel's PT: never a leaf target */
+};
+
+struct world {
+	struct hw hw;
+	enum umbra_mode mode;
+	bool long_mode;
+	unsigned levels, esize;
+	struct gpt g[MAX_AS];
+	unsigned n_as, cur_as;
+	struct table tab[MAX_TABLES];
+	unsigned n_tab;
+	uint64_t region[MAX_REGIONS];
+	unsigned n_regions;
+	uint64_t noncanon;             /* a non-canonical address, long mode */
+	unsigned pages[8];             /* page indices used in a region */
+	/* Entry indices worth editing, by level. */
+	unsigned idx[UMBRA_LEVELS_MAX + 1][MAX_IDX];
+	unsigned n_idx[UMBRA_LEVELS_MAX + 1];
+	uint64_t bad_pdpt;             /* PAE: a PDPT whose load must #GP */
+	/* Control bits beyond what the mode needs. */
+	uint64_t cr0x, cr4x, eferx, cr3x;
+	uint32_t pkru;
+	bool paging_off;
+	/* Slots: an MMIO slot above RAM; guest RAM split around the window. */
+	bool mmio_slot;
+	int window;                    /* -1: one RAM slot; else the type */
+	uint64_t rng;
+	uint64_t probe_seq;
+	/* The trail of recent events, printed on failure. */
+	char trail[TRAIL][96];
+	unsigned n_events;
+};
+
+/*
+ * Known engine bugs (tests/fuzz/ENGINE-BUGS.txt) the generator can steer
+ * around, so that fuzzing goes on past them while they are open: the
+ * environment variable UMBRA_FUZZ_AVOID lists their tags, comma-separated
+ * (or "all").  By default nothing is avoided.
+ */
+enum {
+	AVOID_MMIO_HPA = 1u << 0,    /* "mmio-hpa": MMIO slot hpa over RAM's */
+	AVOID_PAGING_OFF_SMAP = 1u << 1, /* "paging-off-smap" */
+	AVOID_WP0_PKRU_WD = 1u << 2, /* "wp0-pkru-wd" */
+};
+static const struct {
+	unsigned bit;
+	const char *tag;
+} avoid_tags[] = {
+	{ AVOID_MMIO_HPA, "mmio-hpa" },
+	{ AVOID_PAGING_OFF_SMAP, "paging-off-smap" },
+	{ AVOID_WP0_PKRU_WD, "wp0-pkru-wd" },
+};
+static unsigned avoid_mask;
+
+static bool avoid(unsigned bit)
+{
+	return (avoid_mask & bit) != 0;
+}
+
+static void parse_avoid(void)
+{
+	const char *env = getenv("UMBRA_FUZZ_AVOID");
+	size_t i;
+
+	if (!env)
+		return;
+	for (i = 0; i < sizeof(avoid_tags) / sizeof(avoid_tags[0]); i++) {
+		const char *p = strstr(env, avoid_tags[i].tag);
+		size_t n = strlen(avoid_tags[i].tag);
+
+		if (strcmp(env, "all") == 0 ||
+		    (p && (p == env || p[-1] == ',') &&
+		     (p[n] == 0 || p[n] == ',')))
+			avoid_mask |= avoid_tags[i].bit;
+	}
+	if (avoid_mask)
+		fprintf(stderr, "fuzz_shadow: avoiding known bugs: %s\n", env);
+}
+
+static uint64_t total_events;
+static uint64_t total_execs;
+static uint64_t total_accesses;
+
+static uint64_t rnd(struct world *w)
+{
+	w->rng ^= w->rng << 13;
+	w->rng ^= w->rng >> 7;
+	w->rng ^= w->rng << 17;
+	return w->rng;
+}
+
+static void note(struct world *w, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void note(struct world *w, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(w->trail[w->n_events % TRAIL], sizeof(w->trail[0]), fmt, ap);
+	va_end(ap);
+}
+
+static void dump_trail(const struct world *w)
+{
+	unsigned first = w->n_events >= TRAIL ? w->n_events - TRAIL + 1 : 0, i;
+
+	fprintf(stderr, "fuzz: mode %s, %u address spaces, pool %u pages; "
+		"last events:\n", umbra_mode_name(w->mode), w->n_as,
+		w->hw.pool_pages);
+	for (i = first; i <= w->n_events; i++)
+		fprintf(stderr, "  #%u %s\n", i, w->trail[i % TRAIL]);
+}
+
+static void report_totals(void);
+
+static void die(struct world *w, const char *what)
+{
+	fprintf(stderr, "fuzz: FAILURE: %s\n", what);
+	dump_trail(w);
+	total_events += w->n_events;
+	report_totals();
+	fflush(stderr);
+	abort();
+}
+
+static void check(struct world *w, struct hw_result r, const char *what)
+{
+	char msg[700];
+
+	if (r.outcome != HW_BROKEN)
+		return;
+	snprintf(msg, sizeof(msg), "%s: %s", what, w->hw.last_problem);
+	die(w, msg);
+}
+
+/* ---- geometry -------------------------------------------------------------- */
+
+static unsigned index_of(const struct world *w, uint64_t va, unsigned level)
+{
+	unsigned bits = w->esize == 4 ? 10 : 9;
+
+	if (w->mode == UMBRA_MODE_PAE && level == 3)
+		return (unsigned)(va >> X86_PAGE_SHIFT_1G) & 3;
+	return (unsigned)(va >> (X86_PAGE_SHIFT_4K + (level - 1) * bits)) &
+	       ((1u << bits) - 1);
+}
+
+static unsigned entries_of(const struct world *w, const struct table *t)
+{
+	if (t->pdpt)
+		return 4;
+	return w->esize == 4 ? 1024 : 512;
+}
+
+static const struct table *table_at(const struct world *w, uint64_t gpa)
+{
+	unsigned i;
+
+	for (i = 0; i < w->n_tab; i++)
+		if (w->tab[i].gpa == gpa)
+			return &w->tab[i];
+	return NULL;
+}
+
+static void add_table(struct world *w, uint64_t gpa, unsigned level,
+		      bool pdpt)
+{
+	struct table *t;
+
+	if (table_at(w, gpa))
+		return;
+	if (w->n_tab == MAX_TABLES)
+		die(w, "harness: too many tables");
+	t = &w->tab[w->n_tab++];
+	t->gpa = gpa;
+	t->level = (uint8_t)level;
+	t->pdpt = pdpt;
+	t->kernel = false;
+	t->kpt = false;
+}
+
+/* gpt_entry_gpa, registering the tables it creates (top-down, consecutive). */
+static uint64_t entry_gpa(struct world *w, unsigned as, uint64_t va,
+			  unsigned level)
+{
+	uint64_t before = w->hw.next_table_gpa, gpa, t;
+	unsigned k, i;
+
+	gpa = gpt_entry_gpa(&w->g[as], va, level);
+	k = (unsigned)((w->hw.next_table_gpa - before) / X86_PAGE_SIZE_4K);
+	for (i = 0, t = before; i < k; i++, t += X86_PAGE_SIZE_4K)
+		add_table(w, t, level + k - 1 - i, false);
+	return gpa;
+}
+
+static void add_index(struct world *w, unsigned level, unsigned idx)
+{
+	unsigned i;
+
+	for (i = 0; i < w->n_idx[level]; i++)
+		if (w->idx[level][i] == idx)
+			return;
+	if (w->n_idx[level] < MAX_IDX)
+		w->idx[level][w->n_idx[level]++] = idx;
+}
+
+static uint64_t page_va(const struct world *w, unsigned region, unsigned page)
+{
+	return w->region[region] + (uint64_t)w->pages[page] * X86_PAGE_SIZE_4K;
+}
+
+static void setup_geometry(struct world *w)
+{
+	static const uint64_t r32[] = {
+		0x00400000, 0x40000000, 0x40400000, 0x80000000, 0xFFC00000,
+	};
+	static const uint64_t rpae[] = {
+		0x00200000, 0x40000000, 0x40200000, 0x80000000, 0xFFE00000,
+	};
+	static const uint64_t rlong4[] = {
+		0x00200000, 0x40000000, 0x40200000, 0x00007FFFFFE00000ull,
+		0xFFFF800000000000ull, 0xFFFFFFFFFFE00000ull,
+	};
+	static const uint64_t rlong5[] = {
+		0x00200000, 0x40000000, 0x40200000, 0x00FFFFFFFFE00000ull,
+		0xFF00000000000000ull, 0xFFFFFFFFFFE00000ull,
+	};
+	const uint64_t *r;
+	unsigned n, i, l, p;
+
+	switch (w->mode) {
+	case UMBRA_MODE_32:
+		r = r32, n = 5;
+		break;
+	case UMBRA_MODE_PAE:
+		r = rpae, n = 5;
+		break;
+	case UMBRA_MODE_LONG4:
+		r = rlong4, n = 6;
+		w->noncanon = 0x0000800000000000ull;
+		break;
+	default:
+		r = rlong5, n = 6;
+		w->noncanon = 0x0100000000000000ull;
+		break;
+	}
+	for (i = 0; i < n; i++)
+		w->region[i] = r[i];
+	w->n_regions = n;
+	for (p = 0; p < 8; p++)
+		w->pages[p] = p;
+	if (w->esize == 4) {
+		/* 32-bit tables: the upper half of a page table is the other
+		 * quadrant of its shadow. */
+		w->pages[6] = 512;
+		w->pages[7] = 1023;
+	} else {
+		w->pages[7] = 511;
+	}
+	for (i = 0; i < n; i++)
+		for (l = 2; l <= w->levels; l++)
+			add_index(w, l, index_of(w, w->region[i], l));
+	for (p = 0; p < 8; p++)
+		add_index(w, 1, w->pages[p]);
+	for (l = 1; l <= w->levels; l++) {
+		add_index(w, l, 0);
+		add_index(w, l, 1);
+	}
+}
+
+/* ---- frames and entries ------------------------------------------------- */
+
+/* A frame for a directory entry: mostly a table, sometimes a data frame or
+ * unbacked memory. */
+static uint64_t dir_frame(struct world *w, uint8_t c)
+{
+	const struct table *t;
+
+	switch (c & 7) {
+	case 0:
+		return DATA_GPA + (uint64_t)((c >> 3) % N_DATA) * X86_PAGE_SIZE_4K;
+	case 1:
+		return (c & 8) ? MMIO_GPA : HOLE_GPA;
+	default:
+		t = &w->tab[(c >> 3) % w->n_tab];
+		if (t->pdpt) /* never a PAE PDPT (see the top of this file) */
+			return DATA_GPA;
+		return t->gpa;
+	}
+}
+
+/* A frame for a 4 KiB leaf: mostly data, sometimes a table (the same frame
+ * as table and data), a window frame or unbacked memory. */
+static uint64_t leaf_frame(struct world *w, uint8_t c)
+{
+	const struct table *t;
+
+	switch (c & 7) {
+	case 0: case 1: case 2: case 3:
+		return DATA_GPA + (uint64_t)((c >> 3) % N_DATA) * X86_PAGE_SIZE_4K;
+	case 4:
+		t = &w->tab[(c >> 3) % w->n_tab];
+		if (t->pdpt || t->kpt)
+			return DATA_GPA;
+		return t->gpa;
+	case 5: case 6:
+		return WIN_GPA + (uint64_t)((c >> 3) % N_WIN) * X86_PAGE_SIZE_4K;
+	default:
+		switch ((c >> 3) & 3) {
+		case 0:
+			return MMIO_GPA + (uint64_t)((c >> 5) & 3) * X86_PAGE_SIZE_4K;
+		case 1:
+			return HOLE_GPA;
+		case 2:
+			return w->esize == 8 ? HIGH_GPA : HOLE_GPA;
+		default:
+			return GUEST_SIZE - X86_PAGE_SIZE_4K; /* last RAM frame */
+		}
+	}
+}
+
+/* A large page frame at `level` (2: 2 or 4 MiB, 3: 1 GiB). */
+static uint64_t large_frame(struct world *w, unsigned level, uint8_t c)
+{
+	if (level >= 3) {
+		/* 1 GiB: all of guest RAM, or nothing; or misaligned. */
+		switch (c % 4) {
+		case 0: return 0;
+		case 1: return 0x40000000ull;
+		case 2: return X86_PTE_PAT_LARGE; /* frame 0, PAT */
+		default: return 1ull << 20;       /* reserved: bits 29:13 */
+		}
+	}
+	if (w->esize == 4) {
+		/* 4 MiB: frame bits 31:22, PSE-36 bits 20:13, bit 21 reserved. */
+		switch (c % 8) {
+		case 0: case 1: case 2: return 0;         /* all of RAM */
+		case 3: return 0x400000ull;               /* beyond RAM */
+		case 4: return 0xC0000000ull;
+		case 5: return X86_PTE_PAT_LARGE;         /* frame 0, PAT */
+		case 6: return DATA_GPA;                  /* bit 21: reserved */
+		default: return 1ull << X86_PTE32_PSE36_SHIFT; /* 4 GiB */
+		}
+	}
+	switch (c % 8) {
+	case 0: case 1: case 2:
+		return DATA_GPA; /* data frames and the slot window */
+	case 3:
+		/* Over the tables themselves; never in PAE mode, where the
+		 * PDPTs must not be written behind the PDPTE registers. */
+		return w->mode == UMBRA_MODE_PAE ? DATA_GPA : 0;
+	case 4:
+		return MMIO_GPA;
+	case 5:
+		return 0xC0000000ull;
+	case 6:
+		return DATA_GPA | X86_PTE_PAT_LARGE;
+	default:
+		return DATA_GPA | (1ull << 13); /* reserved in a 2 MiB entry */
+	}
+}
+
+/*
+ * An entry for a table at `level`, from three bytes:
+ *   k: what it is (not present, table pointer, large page, leaf) and frame
+ *   f: flags: RW US PWT PCD A D G and "not present"
+ *   x: NX, protection key, reserved bits, PS on a 4 KiB leaf (PAT)
+ */
+static uint64_t gen_entry(struct world *w, unsigned level, uint8_t k,
+			  uint8_t f, uint8_t x)
+{
+	const bool e64 = w->esize == 8;
+	uint64_t e = 0, flags = 0;
+	unsigned what = k & 7;
+
+	if (f & 0x01) flags |= X86_PTE_RW;
+	if (f & 0x02) flags |= X86_PTE_US;
+	if (f & 0x04) flags |= X86_PTE_A;
+	if (f & 0x08) flags |= X86_PTE_D;
+	if (f & 0x10) flags |= X86_PTE_G;
+	if ((f & 0x60) == 0x60) flags |= X86_PTE_PWT | X86_PTE_PCD;
+	if (!(f & 0x80) || (k & 0x80)) flags |= X86_PTE_P;
+	if (what == 0)
+		return (rnd(w) & ~X86_PTE_P) & (e64 ? ~0ull : 0xFFFFFFFFull);
+	/* Most entries are plain: present, accessed, user, writable. */
+	if (what >= 5)
+		flags |= X86_PTE_P | X86_PTE_A | X86_PTE_US | X86_PTE_RW;
+	if (level == 1) {
+		e = leaf_frame(w, (uint8_t)(k >> 3) ^ x);
+		if (x & 0x10)
+			e |= X86_PTE_PAT4K;
+	} else if (what == 1 || what == 2) {
+		/* A large page (PS is reserved above level 3, and at level 3
+		 * in PAE; in 32-bit mode without CR4.PSE it is ignored). */
+		e = large_frame(w, level, (uint8_t)(k >> 3)) | X86_PTE_PS;
+		if (w->esize == 4 && (x & 0x10))
+			e |= (uint64_t)(x & 0x0F) << X86_PTE32_PSE36_SHIFT;
+	} else {
+		e = dir_frame(w, (uint8_t)((k >> 3) | (x & 0xE0)));
+	}
+	e |= flags;
+	if (e64) {
+		if (x & 0x01)
+			e |= X86_PTE_NX;
+		switch ((x >> 1) & 3) {
+		case 0: break;
+		case 1: e |= 1ull << X86_PTE_PK_SHIFT; break;
+		case 2: e |= (rnd(w) & 0xF) << X86_PTE_PK_SHIFT; break;
+		default: break;
+		}
+		switch ((x >> 5) & 7) {
+		case 0: e |= UMBRA_BIT(45); break; /* above MAXPHYADDR */
+		case 1: e |= UMBRA_BIT(51); break;
+		default: break;
+		}
+	} else {
+		if (((x >> 5) & 7) == 0 && level == 2)
+			e |= X86_PTE32_4M_RSVD_BIT;
+		e &= 0xFFFFFFFFull;
+	}
+	return e;
+}
+
+/* A PAE PDPTE: present with a PD (or another table), not present, or with
+ * reserved bits (bits 2:1, 8:5, above MAXPHYADDR). */
+static uint64_t gen_pdpte(struct world *w, uint8_t k, uint8_t x)
+{
+	uint64_t e;
+
+	if ((k & 7) == 0)
+		return rnd(w) & ~X86_PTE_P;
+	e = dir_frame(w, (uint8_t)(k >> 3)) | X86_PTE_P;
+	if (x & 1)
+		e |= X86_PTE_PWT;
+	if (x & 2)
+		e |= X86_PTE_PCD;
+	switch ((x >> 2) & 15) {
+	case 0: e |= X86_PTE_RW; break;
+	case 1: e |= X86_PTE_A; break;
+	case 2: e |= UMBRA_BIT(45); break;
+	case 3: e |= X86_PTE_NX; break;
+	default: break;
+	}
+	return e;
+}
+
+static bool pdpte_valid(uint64_t e)
+{
+	const uint64_t rsvd = UMBRA_BITS(2, 1) | UMBRA_BITS(8, 5) |
+			      UMBRA_BITS(63, 40);
+
+	return !(e & X86_PTE_P) || !(e & rsvd);
+}
+
+/* ---- registers ------------------------------------------------------------- */
+
+static struct umbra_paging_regs cur_regs(const struct world *w)
+{
+	struct umbra_paging_regs r = gpt_regs(&w->g[w->cur_as], w->cr0x,
+					      w->cr4x, w->eferx);
+
+	r.cr3 |= w->cr3x;
+	r.pkru = w->pkru;
+	if (avoid(AVOID_WP0_PKRU_WD) && !(r.cr0 & X86_CR0_WP) &&
+	    (r.cr4 & X86_CR4_PKE))
+		r.pkru &= 0x55555555u; /* no write-disable bits */
+	if (w->paging_off) {
+		r.cr0 &= ~X86_CR0_PG;
+		r.efer &= ~X86_EFER_LMA;
+		if (avoid(AVOID_PAGING_OFF_SMAP))
+			r.cr4 &= ~(X86_CR4_SMEP | X86_CR4_SMAP);
+	}
+	return r;
+}
+
+static bool same_shadow_regs(const struct umbra_shadow_regs *a,
+			     const struct umbra_shadow_regs *b)
+{
+	return a->cr0 == b->cr0 && a->cr3 == b->cr3 && a->cr4 == b->cr4 &&
+	       a->efer == b->efer;
+}
+
+/*
+ * Load registers; in PAE mode a load may #GP (a PDPTE with reserved bits),
+ * and then nothing may change.  Returns the status.
+ */
+static enum umbra_status load_regs(struct world *w,
+				   const struct umbra_paging_regs *regs,
+				   unsigned wrote)
+{
+	struct umbra_shadow_regs before, after;
+	enum umbra_status st;
+	char msg[160];
+
+	umbra_get_shadow_regs(w->hw.mmu, &before);
+	st = hw_set_paging(&w->hw, regs, wrote);
+	if (st == UMBRA_OK)
+		return st;
+	umbra_get_shadow_regs(w->hw.mmu, &after);
+	if (st == UMBRA_ERR_GP && w->mode == UMBRA_MODE_PAE &&
+	    (regs->cr0 & X86_CR0_PG)) {
+		if (!same_shadow_regs(&before, &after))
+			die(w, "umbra_set_paging failed with #GP but changed "
+			       "the shadow registers");
+		return st;
+	}
+	snprintf(msg, sizeof(msg), "umbra_set_paging: status %d: %s", st,
+		 umbra_mmu_last_error(w->hw.mmu));
+	die(w, msg);
+	return st;
+}
+
+/* ---- checks ------------------------------------------------------------------ */
+
+static bool guest_read(void *ctx, uint64_t gpa, unsigned size, uint64_t *val)
+{
+	const struct hw *hw = ctx;
+
+	*val = 0;
+	if (gpa < hw->guest_size && size <= hw->guest_size - gpa)
+		memcpy(val, hw->host.bytes + hw->guest_hpa + gpa, size);
+	return true;
+}
+
+static bool no_cmpxchg(void *ctx, uint64_t gpa, unsigned size, uint64_t old,
+		       uint64_t new_val)
+{
+	(void)ctx; (void)gpa; (void)size; (void)old; (void)new_val;
+	return false;
+}
+
+static bool host_read(void *ctx, uint64_t gpa, unsigned size, uint64_t *val)
+{
+	const struct hw *hw = ctx;
+
+	*val = 0;
+	if (gpa >= hw->host.size || size > hw->host.size - gpa)
+		return false;
+	memcpy(val, hw->host.bytes + gpa, size);
+	return true;
+}
+
+/*
+ * The hardware-walker check, free of side effects: for a few accesses, if
+ * the shadow lets the hardware perform it, the guest's tables must allow it
+ * at the same address, needing no A/D update.
+ */
+static void probe(struct world *w, uint64_t va)
+{
+	struct umbra_shadow_regs sr;
+	struct umbra_paging_regs sregs;
+	const struct umbra_cpu_caps host_caps = {
+		.maxphyaddr = 52, .gbpages = true, .pse36 = true,
+	};
+	struct umbra_gmem host = {
+		.read = host_read, .cmpxchg = no_cmpxchg, .ctx = &w->hw,
+	};
+	struct umbra_gmem guest = {
+		.read = guest_read, .cmpxchg = no_cmpxchg, .ctx = &w->hw,
+	};
+	struct umbra_walker sw, gw;
+	unsigned kind, cpl, v;
+
+	umbra_get_shadow_regs(w->hw.mmu, &sr);
+	sregs.cr0 = sr.cr0;
+	sregs.cr3 = sr.cr3;
+	sregs.cr4 = sr.cr4;
+	sregs.efer = sr.efer;
+	sregs.pkru = w->hw.regs.pkru;
+	if (umbra_walk_init(&sw, &sregs, &host_caps, &host) != UMBRA_LOAD_OK)
+		die(w, "probe: the shadow registers do not load");
+	umbra_walk_init(&gw, &w->hw.regs, &w->hw.caps, &guest);
+	for (v = 0; v < 4; v++) {
+		for (kind = 0; kind < 3; kind++) {
+			for (cpl = 0; cpl < 2; cpl++) {
+				struct umbra_access acc = {
+					.va = va, .kind = (uint8_t)kind,
+					.cpl = cpl ? 3 : 0,
+					.ac = (v & 1) != 0,
+					.implicit_supervisor =
+						(v & 2) && kind != UMBRA_ACCESS_FETCH,
+				};
+				struct umbra_walk_result s, g;
+				char msg[300];
+
+				if ((v & 2) && kind == UMBRA_ACCESS_FETCH)
+					continue;
+				umbra_walk(&sw, &acc, &s);
+				if (s.status == UMBRA_WALK_BADMEM)
+					die(w, "probe: the shadow walk left host memory");
+				if (s.status != UMBRA_WALK_OK)
+					continue;
+				umbra_walk(&gw, &acc, &g);
+				if (s.n_updates || s.gpa < w->hw.guest_hpa ||
+				    s.gpa >= w->hw.guest_hpa + w->hw.guest_size ||
+				    g.status != UMBRA_WALK_OK ||
+				    g.gpa != s.gpa - w->hw.guest_hpa ||
+				    g.n_updates) {
+					snprintf(msg, sizeof(msg),
+						 "probe: va %#llx kind %u cpl %u ac %d "
+						 "implicit %d: shadow allows it (hpa "
+						 "%#llx, %u A/D updates) but the guest "
+						 "walk says status %u ec %#x gpa %#llx "
+						 "with %u A/D updates",
+						 (unsigned long long)va, kind,
+						 acc.cpl, acc.ac,
+						 acc.implicit_supervisor,
+						 (unsigned long long)s.gpa,
+						 s.n_updates, g.status,
+						 g.error_code,
+						 (unsigned long long)g.gpa,
+						 g.n_updates);
+					die(w, msg);
+				}
+			}
+		}
+	}
+}
+
+/* After every event: the audit and the hardware-walker check.  An event
+ * that ended with hw_access() has just been audited by the harness. */
+static void after_access(struct world *w, uint64_t va)
+{
+	unsigned i;
+
+	probe(w, va);
+	for (i = 0; i < PROBES; i++) {
+		uint64_t n = w->probe_seq++;
+
+		probe(w, page_va(w, (unsigned)(n % w->n_regions),
+				 (unsigned)((n / w->n_regions) % 8)) +
+				 (n % 7) * 0x208);
+	}
+}
+
+static void after_event(struct world *w, uint64_t va)
+{
+	if (!hw_audit(&w->hw))
+		die(w, w->hw.last_problem);
+	after_access(w, va);
+}
+
+/* ---- building ---------------------------------------------------------------- */
+
+static uint64_t rnd_entry(struct world *w, unsigned level)
+{
+	uint8_t k = (uint8_t)rnd(w), f = (uint8_t)rnd(w), x = (uint8_t)rnd(w);
+
+	/* Mostly sane at build time, so that accesses get deep. */
+	if ((rnd(w) % 4) != 0)
+		k |= 5; /* what >= 5: present, A, U, W */
+	if ((rnd(w) % 8) != 0)
+		x |= 0x40; /* no reserved bits */
+	if (level > 1 && (rnd(w) % 5) != 0)
+		k = (uint8_t)((k & ~7u) | 5); /* a table, not a large page */
+	return gen_entry(w, level, k, f, x);
+}
+
+static void build(struct world *w, struct input *in)
+{
+	static const enum umbra_mode modes[] = {
+		UMBRA_MODE_32, UMBRA_MODE_PAE, UMBRA_MODE_LONG4,
+		UMBRA_MODE_LONG5,
+	};
+	uint8_t m = u8(in), pool = u8(in), as = u8(in), share = u8(in);
+	uint64_t seed = 0, va;
+	unsigned i, a, r, p, l;
+
+	for (i = 0; i < 4; i++)
+		seed = seed << 8 | u8(in);
+	w->rng = seed * 0x9E3779B97F4A7C15ull + 0x1234567u;
+	w->mode = modes[m % 4];
+	w->long_mode = w->mode == UMBRA_MODE_LONG4 || w->mode == UMBRA_MODE_LONG5;
+	w->esize = w->mode == UMBRA_MODE_32 ? 4 : 8;
+	w->n_as = 2 + as % 3;
+	w->window = -1;
+	hw_init(&w->hw, GUEST_MB, 12 + pool % 53);
+	w->hw.audit_each = true;
+	for (a = 0; a < w->n_as; a++) {
+		gpt_init(&w->g[a], &w->hw, w->mode);
+		w->levels = w->g[a].levels;
+		add_table(w, w->g[a].root, w->levels, w->mode == UMBRA_MODE_PAE);
+	}
+	setup_geometry(w);
+	/* The kernel's identity map of the tables, shared by every address
+	 * space below the root. */
+	for (va = 0; va < KMAP_END; va += X86_PAGE_SIZE_4K) {
+		uint64_t gpa = entry_gpa(w, 0, va, 1);
+
+		hw_gwrite_raw(&w->hw, gpa, w->esize,
+			      va | X86_PTE_P | X86_PTE_RW | X86_PTE_A |
+				      X86_PTE_D);
+	}
+	for (i = 0; i < w->n_tab; i++) {
+		if (w->tab[i].level < w->levels) {
+			w->tab[i].kernel = true;
+			w->tab[i].kpt = w->tab[i].level == 1;
+		}
+	}
+	for (a = 1; a < w->n_as; a++) {
+		uint64_t top = index_of(w, 0, w->levels) * w->esize;
+
+		hw_gwrite_raw(&w->hw, w->g[a].root + top, w->esize,
+			      hw_gread(&w->hw, w->g[0].root + top, w->esize));
+	}
+	/* The regions: some address spaces share the top-level entries of
+	 * address space 0 (and so everything below). */
+	for (a = 0; a < w->n_as; a++) {
+		for (r = 0; r < w->n_regions; r++) {
+			uint64_t top = index_of(w, w->region[r], w->levels) *
+				       w->esize;
+			uint64_t e0 = hw_gread(&w->hw, w->g[0].root + top,
+					       w->esize);
+
+			if (a > 0 && ((share >> (r % 8)) & 1) && (e0 & X86_PTE_P) &&
+			    !(hw_gread(&w->hw, w->g[a].root + top, w->esize) &
+			      X86_PTE_P))
+				hw_gwrite_raw(&w->hw, w->g[a].root + top,
+					      w->esize, e0);
+			for (p = 0; p < 8; p++)
+				entry_gpa(w, a, page_va(w, r, p), 1);
+		}
+	}
+	/* Spare tables, one per level below the top, linked nowhere yet. */
+	for (l = 1; l < w->levels; l++) {
+		uint64_t t = hw_alloc_table(&w->hw);
+
+		add_table(w, t, l, false);
+	}
+	if (w->mode == UMBRA_MODE_PAE) {
+		w->bad_pdpt = hw_alloc_table(&w->hw);
+		/* Entry 0 has a reserved bit: loading it must #GP. */
+		hw_gwrite_raw(&w->hw, w->bad_pdpt, 8,
+			      w->tab[w->n_tab - 1].gpa | X86_PTE_P | X86_PTE_RW);
+	}
+	if (w->hw.next_table_gpa > KMAP_END)
+		die(w, "harness: tables beyond the kernel map");
+	/* Random contents: the leaves of every region, the region entries of
+	 * the directories, the spare tables. */
+	for (i = 0; i < w->n_tab; i++) {
+		const struct table *t = &w->tab[i];
+		unsigned j;
+
+		if (t->kpt || t->pdpt)
+			continue;
+		for (j = 0; j < w->n_idx[t->level]; j++) {
+			unsigned idx = w->idx[t->level][j];
+			uint64_t gpa = t->gpa + (uint64_t)idx * w->esize;
+			uint64_t cur = hw_gread(&w->hw, gpa, w->esize);
+
+			if (t->kernel && idx == index_of(w, 0, t->level))
+				continue;
+			/* Keep most directory links the builder made. */
+			if (t->level > 1 && (cur & X86_PTE_P) && rnd(w) % 4)
+				continue;
+			hw_gwrite_raw(&w->hw, gpa, w->esize,
+				      rnd_entry(w, t->level));
+		}
+	}
+	w->eferx = w->mode != UMBRA_MODE_32 ? X86_EFER_NXE : 0;
+	w->cr0x = X86_CR0_WP;
+	w->pkru = 0;
+}
+
+/* ---- events ---------------------------------------------------------------- */
+
+static void ev_access(struct world *w, struct input *in)
+{
+	uint8_t a = u8(in), b = u8(in), c = u8(in);
+	static const unsigned sizes[4] = { 8, 4, 2, 1 };
+	struct umbra_access acc = { .va = 0 };
+	unsigned size = sizes[(b >> 6) & 3];
+	uint64_t value = rnd(w);
+	struct hw_result r;
+
+	if (w->noncanon && (a & 0xF) == 0xF)
+		acc.va = w->noncanon + (uint64_t)(a >> 4) * X86_PAGE_SIZE_4K;
+	else
+		acc.va = page_va(w, (a & 0xF) % w->n_regions, (a >> 4) & 7);
+	acc.va += ((uint64_t)c * 16 + (b & 8)) & ~(uint64_t)(size - 1);
+	acc.kind = (uint8_t)((b & 3) == 3 ? UMBRA_ACCESS_WRITE : (b & 3));
+	acc.cpl = (b & 4) ? 3 : 0;
+	acc.ac = (b & 0x10) != 0;
+	acc.implicit_supervisor = (b & 0x20) && !(b & 0x08) &&
+				  acc.kind != UMBRA_ACCESS_FETCH;
+	acc.stack = (b & 0x28) == 0x28;
+	note(w, "access va %#llx kind %u cpl %u ac %d impl %d stack %d size %u",
+	     (unsigned long long)acc.va, acc.kind, acc.cpl, acc.ac,
+	     acc.implicit_supervisor, acc.stack, size);
+	r = hw_access(&w->hw, &acc, size, value);
+	total_accesses++;
+	check(w, r, "access");
+	after_access(w, acc.va);
+}
+
+/* A table to edit (not the kernel's PT; PAE PDPTs have their own event). */
+static const struct table *pick_table(struct world *w, uint8_t t)
+{
+	unsigned i;
+
+	for (i = 0; i < w->n_tab; i++) {
+		const struct table *c = &w->tab[(t + i) % w->n_tab];
+
+		if (!c->kpt && !c->pdpt)
+			return c;
+	}
+	return NULL;
+}
+
+/* An entry index in table t: mostly one the regions use; never the kernel
+ * map's own entry. */
+static unsigned pick_index(struct world *w, const struct table *t, uint8_t e)
+{
+	unsigned n = entries_of(w, t), idx;
+
+	if ((e & 3) == 0)
+		idx = ((unsigned)e * 37u + (unsigned)(rnd(w) & 0x3FF)) % n;
+	else
+		idx = w->idx[t->level][(e >> 2) % w->n_idx[t->level]] % n;
+	if ((t->kernel || t->level == w->levels) &&
+	    idx == index_of(w, 0, t->level))
+		idx = (idx + 1) % n;
+	return idx;
+}
+
+static void ev_edit(struct world *w, struct input *in)
+{
+	const struct table *t = pick_table(w, u8(in));
+	uint8_t e = u8(in), k = u8(in), f = u8(in), x = u8(in), s = u8(in);
+	unsigned idx, off = 0, size;
+	uint64_t gpa, val;
+
+	if (!t)
+		return;
+	idx = pick_index(w, t, e);
+	gpa = t->gpa + (uint64_t)idx * w->esize;
+	val = gen_entry(w, t->level, k, f, x);
+	size = w->esize;
+	/* Sometimes only part of the entry (its low flags, or the high half
+	 * with NX and the keys). */
+	switch (s & 7) {
+	case 5:
+		size = 1;
+		break;
+	case 6:
+		if (w->esize == 8) {
+			size = 4;
+			off = (s & 8) ? 4 : 0;
+		} else {
+			size = 2;
+		}
+		break;
+	default:
+		break;
+	}
+	val >>= 8 * off;
+	if (size < 8)
+		val &= (1ull << (8 * size)) - 1;
+	note(w, "edit table %#llx (level %u) [%u]+%u size %u <- %#llx",
+	     (unsigned long long)t->gpa, t->level, idx, off, size,
+	     (unsigned long long)val);
+	/* Through the kernel's identity map, as a guest kernel does (paging
+	 * off: the same address). */
+	check(w, hw_store(&w->hw, gpa + off, size, val, 0), "table edit");
+	total_accesses++;
+	after_access(w, page_va(w, (unsigned)(e % w->n_regions), idx % 8));
+}
+
+static bool is_pdpt_frame(const struct world *w, uint64_t gfn)
+{
+	unsigned i;
+
+	if (w->mode != UMBRA_MODE_PAE)
+		return false;
+	for (i = 0; i < w->n_tab; i++)
+		if (w->tab[i].pdpt && w->tab[i].gpa / X86_PAGE_SIZE_4K == gfn)
+			return true;
+	return w->bad_pdpt / X86_PAGE_SIZE_4K == gfn;
+}
+
+static void ev_emulated_write(struct world *w, struct input *in)
+{
+	const struct table *t = pick_table(w, u8(in));
+	uint8_t e = u8(in), l = u8(in), k = u8(in), f = u8(in), x = u8(in);
+	unsigned idx, len, flags = (l & 0x80) ? UMBRA_WRITE_REP : 0;
+	unsigned run = 1, i;
+	uint64_t gpa;
+	uint8_t buf[16];
+	enum umbra_status st;
+
+	if (!t)
+		return;
+	idx = pick_index(w, t, e);
+	gpa = t->gpa + (uint64_t)idx * w->esize;
+	len = 1 + (l & 15);
+	if (l & 0x40)
+		gpa += (x >> 4) & 7; /* misaligned */
+	if ((l & 0x30) == 0x30 && w->esize == 8) {
+		/* REP STOS-like: a run of whole entries, zeroed or not. */
+		len = w->esize;
+		run = 2 + (x & 7);
+		flags = UMBRA_WRITE_REP;
+		gpa &= ~(uint64_t)(w->esize - 1);
+	}
+	for (i = 0; i < run; i++) {
+		uint64_t g = gpa + (uint64_t)i * len;
+		uint64_t v0 = gen_entry(w, t->level, k, f, x);
+		uint64_t v1 = gen_entry(w, t->level, (uint8_t)(k + 1), f, x);
+
+		if (run > 1 && (k & 1))
+			v0 = 0;
+		if (w->esize == 4)
+			v0 |= v1 << 32;
+		memcpy(buf, &v0, 8);
+		memcpy(buf + 8, &v1, 8);
+		/* Whatever crosses into the next frame must not be a PAE PDPT
+		 * (nor leave guest RAM). */
+		if ((g + len - 1) / X86_PAGE_SIZE_4K != g / X86_PAGE_SIZE_4K &&
+		    is_pdpt_frame(w, (g + len - 1) / X86_PAGE_SIZE_4K))
+			break;
+		/* Never the kernel map's own entry. */
+		if (t->kernel || t->level == w->levels) {
+			uint64_t ke = t->gpa + (uint64_t)index_of(w, 0, t->level) *
+					       w->esize;
+
+			if (g < ke + w->esize && ke < g + len)
+				break;
+		}
+		note(w, "emulated write %#llx len %u flags %#x (table %#llx "
+		     "level %u) %#llx", (unsigned long long)g, len, flags,
+		     (unsigned long long)t->gpa, t->level,
+		     (unsigned long long)v0);
+		st = umbra_emulated_write(w->hw.mmu, g, buf, len, flags);
+		if (st != UMBRA_OK) {
+			char msg[160];
+
+			snprintf(msg, sizeof(msg), "umbra_emulated_write: "
+				 "status %d: %s", st,
+				 umbra_mmu_last_error(w->hw.mmu));
+			die(w, msg);
+		}
+		if (!hw_audit(&w->hw))
+			die(w, w->hw.last_problem);
+	}
+	after_event(w, page_va(w, (unsigned)(e % w->n_regions), idx % 8));
+}
+
+static void ev_cr3(struct world *w, struct input *in)
+{
+	uint8_t c = u8(in), d = u8(in);
+	struct umbra_paging_regs regs;
+	unsigned old_as = w->cur_as;
+	uint64_t old_cr3x = w->cr3x;
+
+	if ((c & 0xE0) == 0xE0) {
+		/* Not a root of ours: a bad PAE PDPT (must #GP and change
+		 * nothing), or any table taken as a root. */
+		regs = cur_regs(w);
+		if (w->mode == UMBRA_MODE_PAE) {
+			regs.cr3 = w->bad_pdpt;
+		} else {
+			const struct table *t = &w->tab[d % w->n_tab];
+
+			regs.cr3 = t->gpa;
+		}
+		note(w, "cr3 <- %#llx (not a root)",
+		     (unsigned long long)regs.cr3);
+		if (load_regs(w, &regs, UMBRA_WROTE_CR3) == UMBRA_OK &&
+		    w->mode == UMBRA_MODE_PAE && !w->paging_off)
+			die(w, "loading a PDPT with reserved bits did not #GP");
+		/* cur_regs() no longer describes the registers: go back. */
+		after_event(w, page_va(w, d % w->n_regions, 0));
+		w->n_events++;
+		regs = cur_regs(w);
+		note(w, "cr3 <- %#llx (back)", (unsigned long long)regs.cr3);
+		load_regs(w, &regs, UMBRA_WROTE_CR3);
+		if (w->hw.regs.cr3 != regs.cr3)
+			die(w, "could not switch back to the address space");
+		after_event(w, page_va(w, d % w->n_regions, 1));
+		return;
+	}
+	w->cur_as = c % w->n_as;
+	w->cr3x = ((c >> 3) & 1 ? X86_PTE_PWT : 0) |
+		  ((c >> 4) & 1 ? X86_PTE_PCD : 0);
+	regs = cur_regs(w);
+	note(w, "cr3 <- %#llx (address space %u)",
+	     (unsigned long long)regs.cr3, w->cur_as);
+	if (load_regs(w, &regs, UMBRA_WROTE_CR3) != UMBRA_OK) {
+		w->cur_as = old_as;
+		w->cr3x = old_cr3x;
+	}
+	after_event(w, page_va(w, d % w->n_regions, (d >> 4) & 7));
+}
+
+static void ev_invlpg(struct world *w, struct input *in)
+{
+	uint8_t a = u8(in);
+	uint64_t va = page_va(w, (a & 0xF) % w->n_regions, (a >> 4) & 7);
+
+	if ((a & 0x0F) == 0x0F) {
+		note(w, "flush guest tlb (global %d)", (a >> 4) & 1);
+		umbra_flush_guest_tlb(w->hw.mmu, (a >> 4) & 1);
+	} else {
+		note(w, "invlpg %#llx", (unsigned long long)va);
+		umbra_invlpg(w->hw.mmu, va);
+	}
+	after_event(w, va);
+}
+
+static void ev_mode(struct world *w, struct input *in)
+{
+	uint8_t m = u8(in), k = u8(in);
+	struct umbra_paging_regs old = cur_regs(w), regs;
+	uint64_t cr0x = w->cr0x, cr4x = w->cr4x, eferx = w->eferx;
+	uint32_t pkru = w->pkru;
+	bool off = w->paging_off;
+	unsigned wrote = 0;
+
+	w->cr0x = ((m & 0x01) ? X86_CR0_WP : 0) |
+		  ((k & 0x30) == 0x30 ? X86_CR0_CD : 0) |
+		  ((k & 0x70) == 0x70 ? X86_CR0_NW : 0);
+	w->eferx = (m & 0x02) && w->mode != UMBRA_MODE_32 ? X86_EFER_NXE : 0;
+	w->cr4x = ((m & 0x04) ? X86_CR4_SMEP : 0) |
+		  ((m & 0x08) ? X86_CR4_SMAP : 0) |
+		  ((m & 0x10) ? X86_CR4_PSE : 0) |
+		  ((m & 0x20) && w->long_mode ? X86_CR4_PKE : 0) |
+		  ((m & 0x40) ? X86_CR4_PGE : 0);
+	if (k & 0x04)
+		w->pkru = (k & 0x08) ? (uint32_t)rnd(w)
+				     : (uint32_t)rnd(w) & ~3u; /* key 0 open */
+	w->paging_off = (m & 0x80) && (k & 3) == 0;
+	regs = cur_regs(w);
+	if (regs.cr0 != old.cr0 || (k & 0x80))
+		wrote |= UMBRA_WROTE_CR0;
+	if (regs.cr4 != old.cr4 || (k & 0x40))
+		wrote |= UMBRA_WROTE_CR4;
+	if (regs.efer != old.efer)
+		wrote |= UMBRA_WROTE_EFER;
+	if (regs.pkru != old.pkru)
+		wrote |= UMBRA_WROTE_PKRU;
+	note(w, "mode cr0 %#llx cr4 %#llx efer %#llx pkru %#x wrote %#x",
+	     (unsigned long long)regs.cr0, (unsigned long long)regs.cr4,
+	     (unsigned long long)regs.efer, regs.pkru, wrote);
+	if (load_regs(w, &regs, wrote) != UMBRA_OK) {
+		w->cr0x = cr0x, w->cr4x = cr4x, w->eferx = eferx;
+		w->pkru = pkru, w->paging_off = off;
+	}
+	after_event(w, page_va(w, k % w->n_regions, (k >> 3) & 7));
+}
+
+/* PAE: rewrite a PDPTE, then MOV CR3 as the architecture needs; a value
+ * the load must refuse is written, refused, and undone.  Other modes: a
+ * root entry. */
+static void ev_pdpte(struct world *w, struct input *in)
+{
+	uint8_t a = u8(in), i = u8(in), k = u8(in), x = u8(in);
+	unsigned as = a % w->n_as, idx = 1 + i % 3;
+	uint64_t gpa = w->g[as].root + (uint64_t)idx * 8, val, old;
+	struct umbra_paging_regs regs;
+
+	if (w->mode != UMBRA_MODE_PAE) {
+		const struct table *root = table_at(w, w->g[as].root);
+		unsigned ridx = pick_index(w, root, i);
+
+		val = gen_entry(w, w->levels, k, x, (uint8_t)(x >> 1));
+		gpa = root->gpa + (uint64_t)ridx * w->esize;
+		note(w, "root edit %#llx [%u] <- %#llx",
+		     (unsigned long long)root->gpa, ridx,
+		     (unsigned long long)val);
+		check(w, hw_store(&w->hw, gpa, w->esize, val, 0), "root edit");
+		after_event(w, page_va(w, i % w->n_regions, 0));
+		return;
+	}
+	val = gen_pdpte(w, k, x);
+	old = hw_gread(&w->hw, gpa, 8);
+	note(w, "pdpte %u of address space %u (%#llx) <- %#llx",
+	     idx, as, (unsigned long long)gpa, (unsigned long long)val);
+	regs = cur_regs(w);
+	if (as != w->cur_as || w->paging_off) {
+		/* Loaded (or refused) when this PDPT next becomes current. */
+		check(w, hw_store(&w->hw, gpa, 8, val, 0), "pdpte store");
+	} else if (!pdpte_valid(val)) {
+		/* The PDPT frame is never shadowed nor mapped except by the
+		 * kernel map: a raw write cannot hide anything from the
+		 * engine. */
+		hw_gwrite_raw(&w->hw, gpa, 8, val);
+		if (load_regs(w, &regs, UMBRA_WROTE_CR3) != UMBRA_ERR_GP)
+			die(w, "a PDPTE with reserved bits loaded without #GP");
+		hw_gwrite_raw(&w->hw, gpa, 8, old);
+	} else {
+		check(w, hw_store(&w->hw, gpa, 8, val, 0), "pdpte store");
+		if (load_regs(w, &regs, UMBRA_WROTE_CR3) != UMBRA_OK)
+			die(w, "a valid PDPT did not load");
+	}
+	after_event(w, page_va(w, idx + 1 < w->n_regions ? idx + 1 : 0, 0));
+}
+
+static void slot_op(struct world *w, enum umbra_status st, const char *what)
+{
+	char msg[200];
+
+	if (st == UMBRA_OK)
+		return;
+	snprintf(msg, sizeof(msg), "%s: status %d: %s", what, st,
+		 umbra_mmu_last_error(w->hw.mmu));
+	die(w, msg);
+}
+
+static void ev_slot(struct world *w, struct input *in)
+{
+	uint8_t s = u8(in);
+	struct umbra_mmu *mmu = w->hw.mmu;
+	static const enum umbra_slot_type types[4] = {
+		UMBRA_SLOT_RAM, UMBRA_SLOT_ROM, UMBRA_SLOT_MMIO, UMBRA_SLOT_MMIO,
+	};
+
+	switch (s & 3) {
+	case 0: {
+		/* The MMIO slot above RAM.  Its hpa means nothing; sometimes it
+		 * names host memory that RAM uses. */
+		const bool overlap = (s & 4) && !avoid(AVOID_MMIO_HPA);
+
+		note(w, "slot: %s MMIO above RAM (hpa %s)",
+		     w->mmio_slot ? "remove" : "add", overlap ? "RAM's" : "0");
+		if (w->mmio_slot)
+			slot_op(w, umbra_slot_remove(mmu, MMIO_GPA), "remove MMIO");
+		else
+			slot_op(w, umbra_slot_add(mmu, MMIO_GPA, MMIO_SIZE,
+						  overlap ? GUEST_HPA : 0,
+						  UMBRA_SLOT_MMIO),
+				"add MMIO");
+		w->mmio_slot = !w->mmio_slot;
+		break;
+	}
+	case 1:
+	case 2:
+		if (w->window < 0) {
+			int type = types[(s >> 2) & 3];
+
+			note(w, "slot: split RAM, window of type %d", type);
+			slot_op(w, umbra_slot_remove(mmu, 0), "remove RAM");
+			slot_op(w, umbra_slot_add(mmu, 0, WIN_GPA, GUEST_HPA,
+						  UMBRA_SLOT_RAM), "add low RAM");
+			slot_op(w, umbra_slot_add(mmu, WIN_GPA + WIN_SIZE,
+						  GUEST_SIZE - WIN_GPA - WIN_SIZE,
+						  GUEST_HPA + WIN_GPA + WIN_SIZE,
+						  UMBRA_SLOT_RAM), "add high RAM");
+			slot_op(w, umbra_slot_add(mmu, WIN_GPA, WIN_SIZE,
+						  GUEST_HPA + WIN_GPA,
+						  (enum umbra_slot_type)type),
+				"add window");
+			w->window = type;
+		} else if (s & 4) {
+			int type = types[(s >> 3) & 3];
+
+			note(w, "slot: window type %d -> %d", w->window, type);
+			slot_op(w, umbra_slot_remove(mmu, WIN_GPA), "remove window");
+			slot_op(w, umbra_slot_add(mmu, WIN_GPA, WIN_SIZE,
+						  GUEST_HPA + WIN_GPA,
+						  (enum umbra_slot_type)type),
+				"add window");
+			w->window = type;
+		} else {
+			note(w, "slot: merge RAM");
+			slot_op(w, umbra_slot_remove(mmu, WIN_GPA), "remove window");
+			slot_op(w, umbra_slot_remove(mmu, 0), "remove low RAM");
+			slot_op(w, umbra_slot_remove(mmu, WIN_GPA + WIN_SIZE),
+				"remove high RAM");
+			slot_op(w, umbra_slot_add(mmu, 0, GUEST_SIZE, GUEST_HPA,
+						  UMBRA_SLOT_RAM), "add RAM");
+			w->window = -1;
+		}
+		break;
+	default:
+		/* Remove and re-add the slot that holds the tables. */
+		note(w, "slot: re-add the low RAM slot");
+		slot_op(w, umbra_slot_remove(mmu, 0), "remove RAM");
+		slot_op(w, umbra_slot_add(mmu, 0, w->window < 0 ? GUEST_SIZE
+							      : WIN_GPA,
+					  GUEST_HPA, UMBRA_SLOT_RAM),
+			"re-add RAM");
+		break;
+	}
+	after_event(w, page_va(w, (s >> 4) % w->n_regions, (s >> 5) & 7));
+}
+
+/* Pool pressure: touch every region of every address space. */
+static void ev_sweep(struct world *w, struct input *in)
+{
+	uint8_t s = u8(in);
+	unsigned as0 = w->cur_as, a, r;
+
+	for (a = 0; a < w->n_as; a++) {
+		struct umbra_paging_regs regs;
+
+		if ((s & 1) == 0 && a != as0)
+			continue;
+		w->cur_as = (as0 + a) % w->n_as;
+		regs = cur_regs(w);
+		note(w, "sweep: cr3 <- %#llx", (unsigned long long)regs.cr3);
+		if (load_regs(w, &regs, UMBRA_WROTE_CR3) != UMBRA_OK) {
+			w->cur_as = as0;
+			break;
+		}
+		for (r = 0; r < w->n_regions; r++) {
+			struct umbra_access acc = {
+				.va = page_va(w, r, (s >> 1) & 7),
+				.kind = (s & 0x10) ? UMBRA_ACCESS_WRITE
+						   : UMBRA_ACCESS_READ,
+				.cpl = (s & 0x20) ? 3 : 0,
+			};
+
+			w->n_events++;
+			note(w, "sweep access %#llx kind %u cpl %u",
+			     (unsigned long long)acc.va, acc.kind, acc.cpl);
+			check(w, hw_access(&w->hw, &acc, 8, rnd(w)),
+			      "sweep access");
+			total_accesses++;
+		}
+	}
+	if (w->cur_as != as0) {
+		struct umbra_paging_regs regs;
+
+		w->cur_as = as0;
+		regs = cur_regs(w);
+		note(w, "sweep: back to cr3 %#llx", (unsigned long long)regs.cr3);
+		load_regs(w, &regs, UMBRA_WROTE_CR3);
+	}
+	after_event(w, page_va(w, 0, (s >> 1) & 7));
+}
+
+static void run_events(struct world *w, struct input *in)
+{
+	while (in_more(in) && w->n_events < MAX_EVENTS) {
+		uint8_t op = u8(in);
+
+		w->n_events++;
+		switch (op % 16) {
+		case 0: case 1: case 2: case 3: case 4:
+			ev_access(w, in);
+			break;
+		case 5: case 6: case 7:
+			ev_edit(w, in);
+			break;
+		case 8:
+			ev_emulated_write(w, in);
+			break;
+		case 9:
+			ev_cr3(w, in);
+			break;
+		case 10:
+			ev_invlpg(w, in);
+			break;
+		case 11:
+			ev_mode(w, in);
+			break;
+		case 12:
+			ev_pdpte(w, in);
+			break;
+		case 13:
+			ev_slot(w, in);
+			break;
+		case 14:
+			ev_sweep(w, in);
+			break;
+		default:
+			ev_access(w, in);
+			break;
+		}
+	}
+}
+
+/* ---- host memory ------------------------------------------------------------ */
+
+/*
+ * The harness's host memory is one zeroed allocation of 64 MiB and more
+ * (guest RAM sits above 64 MiB), made and freed for every input.  Through
+ * the sanitizer's allocator that costs ~10 ms an input (poisoning megabytes
+ * of shadow memory), more than all the events of a typical input.  The
+ * link wraps testmem_init/testmem_free (-Wl,--wrap, see fuzz.mk) for host
+ * memory of that size: one mapping kept across inputs, handed back to the
+ * kernel after each (MADV_DONTNEED: it reads as zero again, exactly like
+ * calloc), with an inaccessible guard page right after its end so that a
+ * stray access past host memory still crashes.  Small test memories go to
+ * the real functions.
+ */
+#define ARENA_MIN (16u << 20)
+
+void __real_testmem_init(struct testmem *m, uint64_t size, uint64_t alloc_base);
+void __real_testmem_free(struct testmem *m);
+void __wrap_testmem_init(struct testmem *m, uint64_t size, uint64_t alloc_base);
+void __wrap_testmem_free(struct testmem *m);
+
+static uint8_t *arena;
+static uint64_t arena_size;
+static bool arena_busy;
+
+void __wrap_testmem_init(struct testmem *m, uint64_t size, uint64_t alloc_base)
+{
+	const uint64_t page = X86_PAGE_SIZE_4K;
+
+	if (size < ARENA_MIN || size % page || arena_busy) {
+		__real_testmem_init(m, size, alloc_base);
+		return;
+	}
+	if (arena && arena_size != size) {
+		munmap(arena, arena_size + page);
+		arena = NULL;
+	}
+	if (!arena) {
+		void *p = mmap(NULL, size + page, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+			       -1, 0);
+
+		if (p == MAP_FAILED) {
+			perror("fuzz: mmap host memory");
+			abort();
+		}
+		arena = p;
+		arena_size = size;
+		if (mprotect(arena + size, page, PROT_NONE)) {
+			perror("fuzz: guard page");
+			abort();
+		}
+	}
+	arena_busy = true;
+	m->bytes = arena;
+	m->size = size;
+	m->next_free = alloc_base;
+	m->writes = 0;
+}
+
+void __wrap_testmem_free(struct testmem *m)
+{
+	if (!arena_busy || m->bytes != arena) {
+		__real_testmem_free(m);
+		return;
+	}
+	if (madvise(arena, arena_size, MADV_DONTNEED)) {
+		perror("fuzz: madvise host memory");
+		abort();
+	}
+	arena_busy = false;
+	m->bytes = NULL;
+	m->size = 0;
+}
+
+/* ---- libFuzzer ------------------------------------------------------------- */
+
+static void report_totals(void)
+{
+	const char *path = getenv("UMBRA_FUZZ_EVENTS_FILE");
+
+	fprintf(stderr, "fuzz_shadow: %llu executions, %llu events, %llu "
+		"accesses\n", (unsigned long long)total_execs,
+		(unsigned long long)total_events,
+		(unsigned long long)total_accesses);
+	if (path && *path) {
+		FILE *f = fopen(path, "w");
+
+		if (f) {
+			fprintf(f, "%llu %llu %llu\n",
+				(unsigned long long)total_execs,
+				(unsigned long long)total_events,
+				(unsigned long long)total_accesses);
+			fclose(f);
+		}
+	}
+}
+
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	(void)argc;
+	(void)argv;
+	parse_avoid();
+	atexit(report_totals);
+	return 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static struct world w;
+	struct input in = { .p = data, .n = size, .i = 0 };
+
+	if (size < 8)
+		return 0; /* not even a header */
+	memset(&w, 0, sizeof(w));
+	build(&w, &in);
+	{
+		struct umbra_paging_regs regs = cur_regs(&w);
+
+		note(&w, "start: cr3 %#llx", (unsigned long long)regs.cr3);
+		if (load_regs(&w, &regs, UMBRA_WROTE_ALL) != UMBRA_OK)
+			die(&w, "the initial registers did not load");
+	}
+	after_event(&w, w.region[0]);
+	run_events(&w, &in);
+	total_events += w.n_events;
+	total_execs++;
+	hw_fini(&w.hw);
+	return 0;
+}
