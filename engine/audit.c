@@ -108,7 +108,7 @@ static bool expected_child(struct umbra_mmu *mmu, uint32_t id, unsigned index,
 	*role = (level - 1) | (prole & ROLE_MODE_BITS);
 	if (prole & ROLE_DIRECT) {
 		*gfn = mmu->sp[id].gfn + ((uint64_t)index << span);
-		*role |= ROLE_DIRECT | (prole & ROLE_ACCESS_MASK);
+		*role |= ROLE_DIRECT | (prole & (ROLE_ACCESS_MASK | ROLE_ATTR_MASK));
 		return true;
 	}
 	gpte = guest_entry_for(mmu, id, index);
@@ -123,7 +123,8 @@ static bool expected_child(struct umbra_mmu *mmu, uint32_t id, unsigned index,
 			perm &= (uint8_t)~UMBRA_PERM_W;
 		*gfn = large_frame(prole, level, gpte) +
 		       ((uint64_t)part << span);
-		*role |= ROLE_DIRECT | ((uint32_t)perm << ROLE_ACCESS_SHIFT);
+		*role |= ROLE_DIRECT | ((uint32_t)perm << ROLE_ACCESS_SHIFT) |
+			 role_attr_of(gpte);
 		return true;
 	}
 	*gfn = gpte_frame(prole, gpte);
@@ -167,17 +168,22 @@ static void audit_link(struct audit *a, uint32_t id, unsigned index,
 		       "child's frame or role is not what the guest entry says");
 }
 
-/* The frame and rights a leaf spte may have; false if none. */
+/* The frame, rights and protection-key bits a leaf spte may have; false
+ * if none. */
 static bool expected_leaf(struct umbra_mmu *mmu, uint32_t id, unsigned index,
-			  uint64_t *gfn, uint8_t *perm, bool *dirty)
+			  uint64_t *gfn, uint8_t *perm, bool *dirty,
+			  uint64_t *pk)
 {
 	const uint32_t role = mmu->sp[id].role;
+	const unsigned gmode = role_gmode(role);
+	const bool keys = gmode == UMBRA_MODE_LONG4 || gmode == UMBRA_MODE_LONG5;
 	uint64_t gpte;
 
 	if (role & ROLE_DIRECT) {
 		*gfn = mmu->sp[id].gfn + index;
 		*perm = role_access(role);
 		*dirty = true;
+		*pk = keys ? role_attr_gpte(role) & X86_PTE_PK_MASK : 0;
 		return true;
 	}
 	gpte = guest_entry_for(mmu, id, index);
@@ -186,6 +192,7 @@ static bool expected_leaf(struct umbra_mmu *mmu, uint32_t id, unsigned index,
 	*gfn = gpte_frame(role, gpte);
 	*perm = role_access(role) & gpte_perm(role, gpte);
 	*dirty = (gpte & X86_PTE_D) != 0;
+	*pk = keys ? gpte & X86_PTE_PK_MASK : 0;
 	return true;
 }
 
@@ -196,11 +203,11 @@ static void audit_leaf(struct audit *a, uint32_t id, unsigned index,
 	const uint32_t role = mmu->sp[id].role;
 	const struct slot *s;
 	struct frame *f;
-	uint64_t gfn, hpa;
+	uint64_t gfn, hpa, pk;
 	uint8_t perm;
 	bool dirty, wp_trick;
 
-	if (!expected_leaf(mmu, id, index, &gfn, &perm, &dirty)) {
+	if (!expected_leaf(mmu, id, index, &gfn, &perm, &dirty, &pk)) {
 		report(a, UMBRA_AUDIT_GUEST_ENTRY, id, index, spte, 0,
 		       "leaf where the guest entry is not present and accessed");
 		return;
@@ -228,6 +235,11 @@ static void audit_leaf(struct audit *a, uint32_t id, unsigned index,
 	     frame_is_shadowed(mmu, gfn)))
 		report(a, UMBRA_AUDIT_WRITABLE, id, index, spte, gfn,
 		       "leaf writable though clean, ROM or a shadowed table");
+	/* The CPU checks PKRU against the shadow's key: it must be the
+	 * guest's, or a key the guest blocks would let accesses through. */
+	if ((spte & X86_PTE_PK_MASK) != pk)
+		report(a, UMBRA_AUDIT_PERM, id, index, spte, pk,
+		       "leaf carries another protection key than the guest");
 	f = frame_of(mmu, gfn);
 	if (!f || !reflist_contains(&mmu->refs, f->rmap, make_ref(id, index)))
 		report(a, UMBRA_AUDIT_RMAP, id, index, spte, gfn,

@@ -64,16 +64,19 @@ static void child_key(const struct umbra_mmu *mmu, uint32_t parent,
 	if ((prole & ROLE_DIRECT) || res->level >= level) {
 		/* Guest paging off, or a guest large page at or above this
 		 * level: map its frames directly, 4 KiB at a time. */
+		uint32_t attr = prole & ROLE_ATTR_MASK;
+
 		if (!(prole & ROLE_DIRECT)) {
 			gpte = res->entry[res->level].val;
 			perm &= gpte_perm(prole, gpte);
+			attr = role_attr_of(gpte);
 			/* Clean large page: writable only once D is set. */
 			if (!(gpte & X86_PTE_D) &&
 			    acc->kind != UMBRA_ACCESS_WRITE)
 				perm &= (uint8_t)~UMBRA_PERM_W;
 		}
 		*gfn = direct_gfn(res->gpa, child_level);
-		*role |= ROLE_DIRECT | access_bits(perm);
+		*role |= ROLE_DIRECT | access_bits(perm) | attr;
 		return;
 	}
 	gpte = res->entry[level].val;
@@ -169,7 +172,7 @@ static enum install_result install(struct umbra_mmu *mmu,
 	if (mmu->sp[id].role & ROLE_DIRECT) {
 		perm = role_access(mmu->sp[id].role);
 		dirty = true; /* the role has W only when the guest's D is set */
-		guest_leaf = res->level ? res->entry[res->level].val : 0;
+		guest_leaf = role_attr_gpte(mmu->sp[id].role);
 	} else {
 		guest_leaf = res->entry[1].val;
 		perm = res->perm;
@@ -330,9 +333,11 @@ static void fault(struct umbra_mmu *mmu, const struct umbra_fault *f,
 		/* Allowed only because the guest runs with CR0.WP = 0, but the
 		 * shadow always has WP = 1.  Map the page writable for the
 		 * supervisor only, so that user accesses still fault and get
-		 * the guest's rights back.  With SMEP or SMAP that trick would
-		 * defeat them, so emulate the write instead. */
-		if (mmu->role_mode & (ROLE_SMEP | ROLE_SMAP)) {
+		 * the guest's rights back.  SMEP, SMAP and protection keys act
+		 * on user pages only, so with any of them on that trick would
+		 * defeat them (and WRPKRU never exits to undo it): emulate the
+		 * write instead. */
+		if (mmu->role_mode & (ROLE_SMEP | ROLE_SMAP | ROLE_PKE)) {
 			out->action = UMBRA_PF_EMULATE_WRITE;
 			umbra_stat_inc(&mmu->stats, UMBRA_CTR_fault_pt_write);
 			return;

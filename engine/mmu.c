@@ -19,6 +19,8 @@ static const char *check_args(const struct umbra_env *env,
 		return "config: the pool needs at least 10 pages";
 	if (cfg->pool_pages >= UMBRA_REF_ID_LIMIT)
 		return "config: the pool is larger than reference ids allow";
+	if (cfg->ref_extents < UMBRA_MIN_REF_EXTENTS)
+		return "config: fewer reference extents than one shadow page needs";
 	if (cfg->pool_hpa % SP_PAGE_SIZE)
 		return "config: the pool is not page aligned";
 	if (cfg->caps.maxphyaddr < MIN_MAXPHYADDR ||

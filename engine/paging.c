@@ -30,8 +30,8 @@ static enum shadow_mode shadow_mode_for(enum umbra_mode m)
 }
 
 /*
- * The guest mode bits that change shadow contents.  SMEP and SMAP matter
- * only while CR0.WP = 0 (when supervisor writes to read-only pages are
+ * The guest mode bits that change shadow contents.  SMEP, SMAP and PKE
+ * matter only while CR0.WP = 0 (when supervisor writes to read-only pages are
  * shadowed specially); with WP = 1 the hardware enforces them on the shadow
  * as it is, so toggling them reuses the same pages.
  */
@@ -44,7 +44,10 @@ static uint32_t role_mode_bits(const struct umbra_paging_regs *r,
 		bits |= ROLE_CR0_WP;
 	else
 		bits |= ((r->cr4 & X86_CR4_SMEP) ? ROLE_SMEP : 0) |
-			((r->cr4 & X86_CR4_SMAP) ? ROLE_SMAP : 0);
+			((r->cr4 & X86_CR4_SMAP) ? ROLE_SMAP : 0) |
+			((r->cr4 & X86_CR4_PKE) && (m == UMBRA_MODE_LONG4 ||
+						    m == UMBRA_MODE_LONG5)
+				 ? ROLE_PKE : 0);
 	if ((r->efer & X86_EFER_NXE) && m != UMBRA_MODE_32)
 		bits |= ROLE_NXE;
 	if ((r->cr4 & X86_CR4_PSE) && m == UMBRA_MODE_32)

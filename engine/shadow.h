@@ -54,8 +54,17 @@
 #define ROLE_SMAP           UMBRA_BIT32(14)
 #define ROLE_GMODE_SHIFT    15                 /* enum umbra_mode of the guest */
 #define ROLE_GMODE_MASK     (0x7u << ROLE_GMODE_SHIFT)
+#define ROLE_PKE            UMBRA_BIT32(18)    /* with WP = 0 only */
 #define ROLE_MODE_BITS (ROLE_CR0_WP | ROLE_NXE | ROLE_PSE | ROLE_SMEP | \
-			ROLE_SMAP | ROLE_GMODE_MASK)
+			ROLE_SMAP | ROLE_PKE | ROLE_GMODE_MASK)
+/* Direct sps: the attributes of the guest large leaf they map, which every
+ * leaf they hold repeats: its protection key and its PWT/PCD bits.  Two
+ * large mappings of the same frames with different keys need different
+ * sps, or one mapping's key would leak into the other's leaves. */
+#define ROLE_ATTR_SHIFT     19
+#define ROLE_ATTR_PK_BITS   4
+#define ROLE_ATTR_MASK      (0x3Fu << ROLE_ATTR_SHIFT)
+#define GPTE_CACHE_SHIFT    3 /* PWT, PCD: bits 4:3 of an entry */
 #define UMBRA_BIT32(n) ((uint32_t)1u << (n))
 
 static inline unsigned role_level(uint32_t role)
@@ -73,6 +82,27 @@ static inline uint8_t role_access(uint32_t role)
 static inline unsigned role_gmode(uint32_t role)
 {
 	return (role & ROLE_GMODE_MASK) >> ROLE_GMODE_SHIFT;
+}
+
+/* The role attributes a guest large leaf passes on to its direct sps. */
+static inline uint32_t role_attr_of(uint64_t gpte)
+{
+	uint32_t pk = (uint32_t)((gpte & X86_PTE_PK_MASK) >> X86_PTE_PK_SHIFT);
+	uint32_t cache = (uint32_t)((gpte & (X86_PTE_PWT | X86_PTE_PCD)) >>
+				    GPTE_CACHE_SHIFT);
+
+	return (pk | cache << ROLE_ATTR_PK_BITS) << ROLE_ATTR_SHIFT;
+}
+
+/* A guest-entry image holding just a direct sp's inherited attributes, for
+ * building its leaves. */
+static inline uint64_t role_attr_gpte(uint32_t role)
+{
+	uint64_t attr = (role & ROLE_ATTR_MASK) >> ROLE_ATTR_SHIFT;
+	uint64_t pk = attr & ((1u << ROLE_ATTR_PK_BITS) - 1);
+
+	return (pk << X86_PTE_PK_SHIFT) |
+	       ((attr >> ROLE_ATTR_PK_BITS) << GPTE_CACHE_SHIFT);
 }
 
 /* The rights one guest entry grants (UMBRA_PERM_*) under a role's mode:

@@ -50,7 +50,10 @@ struct umbra_config {
 	 * PAE mode, whose root must lie below 4 GiB: keep the pool there. */
 	uint64_t pool_hpa;
 	uint32_t pool_pages;
-	/* Extents for reverse-map and parent lists beyond the inline case. */
+	/* Extents for reverse-map and parent lists beyond the inline case: at
+	 * least UMBRA_MIN_REF_EXTENTS (one shadow page's worth, so a fault can
+	 * always complete after evicting everything else); pool_pages * 64
+	 * covers guests that share frames heavily without evicting. */
 	uint32_t ref_extents;
 	struct umbra_cpu_caps caps; /* what the guest's virtual CPU offers */
 };
@@ -64,6 +67,9 @@ enum umbra_slot_type {
 };
 
 #define UMBRA_MAX_SLOTS 16
+/* Every entry of one shadow page may need its own extent, plus the parent
+ * links of the pages a fault pins. */
+#define UMBRA_MIN_REF_EXTENTS (512u + 64u)
 
 /* ---- results ----------------------------------------------------------------- */
 

@@ -90,7 +90,9 @@ void hw_init(struct hw *hw, unsigned guest_mb, uint32_t pool_pages)
 	};
 	struct umbra_config cfg = {
 		.pool_hpa = POOL_HPA, .pool_pages = pool_pages,
-		.ref_extents = pool_pages * 8,
+		.ref_extents = pool_pages * 8 > UMBRA_MIN_REF_EXTENTS
+				       ? pool_pages * 8
+				       : UMBRA_MIN_REF_EXTENTS,
 		.caps = { .maxphyaddr = 40, .gbpages = true, .pse36 = true },
 	};
 	struct umbra_paging_regs off = { .cr0 = X86_CR0_PE };
@@ -153,14 +155,41 @@ uint64_t hw_alloc_table(struct hw *hw)
 	return gpa;
 }
 
+/* When a CPU (re)loads the PAE PDPTE registers, SDM 4.4.1: a CR3 write,
+ * entering PAE paging, or a CR0/CR4 write changing PG, CD, NW, PAE, PGE,
+ * PSE or SMEP.  Written here independently of the engine's own rule. */
+static bool loads_pdptes(const struct umbra_paging_regs *old,
+			 const struct umbra_paging_regs *new_regs,
+			 unsigned wrote)
+{
+	const uint64_t cr0_bits = X86_CR0_PG | X86_CR0_CD | X86_CR0_NW;
+	const uint64_t cr4_bits = X86_CR4_PAE | X86_CR4_PGE | X86_CR4_PSE |
+				  X86_CR4_SMEP;
+
+	return (wrote & UMBRA_WROTE_CR3) ||
+	       umbra_paging_mode(old) != UMBRA_MODE_PAE ||
+	       ((old->cr0 ^ new_regs->cr0) & cr0_bits) ||
+	       ((old->cr4 ^ new_regs->cr4) & cr4_bits);
+}
+
 enum umbra_status hw_set_paging(struct hw *hw,
 				const struct umbra_paging_regs *regs,
 				unsigned wrote)
 {
 	enum umbra_status st = umbra_set_paging(hw->mmu, regs, wrote);
+	struct umbra_gmem g = guest_gmem(hw);
+	struct umbra_walker w;
+	unsigned i;
 
-	if (st == UMBRA_OK)
-		hw->regs = *regs;
+	if (st != UMBRA_OK)
+		return st;
+	if (umbra_paging_mode(regs) == UMBRA_MODE_PAE &&
+	    loads_pdptes(&hw->regs, regs, wrote)) {
+		umbra_walk_init(&w, regs, &hw->caps, &g);
+		for (i = 0; i < 4; i++)
+			hw->pdpte[i] = w.pdpte[i];
+	}
+	hw->regs = *regs;
 	return st;
 }
 
@@ -406,6 +435,13 @@ struct hw_result hw_access(struct hw *hw, const struct umbra_access *acc,
 
 	/* What a CPU running the guest natively does, computed first. */
 	umbra_walk_init(&ref, &hw->regs, &hw->caps, &g);
+	if (ref.mode == UMBRA_MODE_PAE) {
+		/* Walks use the PDPTE registers, not memory. */
+		unsigned i;
+
+		for (i = 0; i < 4; i++)
+			ref.pdpte[i] = hw->pdpte[i];
+	}
 	umbra_walk(&ref, acc, &exp);
 	hw->accesses++;
 	r = run(hw, acc, size, value);

@@ -31,6 +31,7 @@ struct hw {
 	uint32_t pool_pages;
 	uint64_t next_table_gpa;  /* bump allocator for guest tables */
 	struct umbra_paging_regs regs;
+	uint64_t pdpte[4];        /* the guest's PAE PDPTE registers */
 	struct umbra_cpu_caps caps;
 	uint64_t flush_all, flush_va;
 	uint64_t accesses, hw_faults, emulated;
