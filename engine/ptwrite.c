@@ -125,6 +125,7 @@ static void update_entry(struct umbra_mmu *mmu, uint32_t id, unsigned gi,
 		return;
 	}
 	for (k = first; k < first + n; k++) {
+		const uint64_t old = sp_table(mmu, id)[k];
 		uint64_t gfn, spte = 0;
 
 		if (role_level(role) == 1)
@@ -133,7 +134,10 @@ static void update_entry(struct umbra_mmu *mmu, uint32_t id, unsigned gi,
 							     &gfn));
 		if (spte && spte_set_leaf(mmu, id, k, spte, gfn)) {
 			umbra_stat_inc(&mmu->stats, UMBRA_CTR_pt_write_updated);
-			*flush = true;
+			/* The TLB never caches a not-present entry, and an
+			 * unchanged one is still right. */
+			if ((old & X86_PTE_P) && old != spte)
+				*flush = true;
 			continue;
 		}
 		if (spte_clear(mmu, id, k)) {

@@ -50,13 +50,23 @@ void *gpa_ptr(struct umbra_mmu *mmu, uint64_t gpa, unsigned size)
 static bool gmem_read(void *ctx, uint64_t gpa, unsigned size, uint64_t *val)
 {
 	const uint8_t *p = gpa_ptr(ctx, gpa, size);
+	uint32_t v32;
 	unsigned i;
 
 	*val = 0;
 	if (!p)
 		return true;
-	for (i = 0; i < size; i++)
-		*val |= (uint64_t)p[i] << (8 * i);
+	/* Paging entries are 4 or 8 bytes: constant-size copies compile to
+	 * single loads (x86 is little endian and tolerates misalignment). */
+	if (size == sizeof(v32)) {
+		__builtin_memcpy(&v32, p, sizeof(v32));
+		*val = v32;
+	} else if (size == sizeof(*val)) {
+		__builtin_memcpy(val, p, sizeof(*val));
+	} else {
+		for (i = 0; i < size; i++)
+			*val |= (uint64_t)p[i] << (8 * i);
+	}
 	return true;
 }
 
