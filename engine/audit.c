@@ -16,19 +16,13 @@
  */
 #include "shadow.h"
 
-struct audit {
-	struct umbra_mmu *mmu;
-	struct umbra_audit_violation *out;
-	uint32_t max, count;
-};
-
-static void report(struct audit *a, enum umbra_audit_kind kind, uint32_t id,
-		   unsigned index, uint64_t spte, uint64_t expected,
-		   const char *what)
+void audit_report(struct audit *a, enum umbra_audit_kind kind, uint32_t id,
+		  unsigned index, uint64_t spte, uint64_t expected,
+		  const char *what)
 {
 	if (a->count < a->max) {
 		struct umbra_audit_violation *v = &a->out[a->count];
-		const struct sp *s = &a->mmu->sp[id];
+		const struct sp *s = &a->mmu->sp[id]; /* sp[NO_SP] is empty */
 
 		v->kind = (uint8_t)kind;
 		v->level = (uint8_t)role_level(s->role);
@@ -143,27 +137,27 @@ static void audit_link(struct audit *a, uint32_t id, unsigned index,
 	uint32_t role;
 
 	if (!child || !mmu->sp[child].in_use) {
-		report(a, UMBRA_AUDIT_LINK, id, index, spte, 0,
+		audit_report(a, UMBRA_AUDIT_LINK, id, index, spte, 0,
 		       "non-leaf entry points at no live shadow page");
 		return;
 	}
 	if (!reflist_contains(&mmu->refs, mmu->sp[child].parents,
 			      make_ref(id, index)))
-		report(a, UMBRA_AUDIT_PARENT, id, index, spte, child,
+		audit_report(a, UMBRA_AUDIT_PARENT, id, index, spte, child,
 		       "child does not list this entry as a parent");
 	if (id == mmu->pae_page)
 		return; /* the PDPTEs are checked against the roots */
 	/* A direct sp whose parent chose W from a dirty guest entry may be
 	 * narrower than the expectation; never wider. */
 	if (!expected_child(mmu, id, index, &gfn, &role)) {
-		report(a, UMBRA_AUDIT_GUEST_ENTRY, id, index, spte, 0,
+		audit_report(a, UMBRA_AUDIT_GUEST_ENTRY, id, index, spte, 0,
 		       "non-leaf entry where the guest entry is not present");
 		return;
 	}
 	if (mmu->sp[child].gfn != gfn ||
 	    (mmu->sp[child].role & ~ROLE_ACCESS_MASK) != (role & ~ROLE_ACCESS_MASK) ||
 	    (role_access(mmu->sp[child].role) & ~role_access(role)))
-		report(a, UMBRA_AUDIT_LINK, id, index, spte,
+		audit_report(a, UMBRA_AUDIT_LINK, id, index, spte,
 		       gfn * SP_PAGE_SIZE | role,
 		       "child's frame or role is not what the guest entry says");
 }
@@ -208,19 +202,19 @@ static void audit_leaf(struct audit *a, uint32_t id, unsigned index,
 	bool dirty, wp_trick;
 
 	if (!expected_leaf(mmu, id, index, &gfn, &perm, &dirty, &pk)) {
-		report(a, UMBRA_AUDIT_GUEST_ENTRY, id, index, spte, 0,
+		audit_report(a, UMBRA_AUDIT_GUEST_ENTRY, id, index, spte, 0,
 		       "leaf where the guest entry is not present and accessed");
 		return;
 	}
 	s = slot_find(mmu, gfn);
 	if (!s || s->type == UMBRA_SLOT_MMIO) {
-		report(a, UMBRA_AUDIT_NOT_RAM, id, index, spte, gfn,
+		audit_report(a, UMBRA_AUDIT_NOT_RAM, id, index, spte, gfn,
 		       "leaf maps a frame that is not guest RAM or ROM");
 		return;
 	}
 	hpa = s->hpa + (gfn - s->gfn) * SP_PAGE_SIZE;
 	if ((spte & SPTE_ADDR) != hpa)
-		report(a, UMBRA_AUDIT_FRAME, id, index, spte, hpa,
+		audit_report(a, UMBRA_AUDIT_FRAME, id, index, spte, hpa,
 		       "leaf maps another frame than the guest entry");
 	/* CR0.WP = 0: a supervisor-only writable leaf for a page the guest
 	 * may write only from supervisor mode. */
@@ -228,21 +222,21 @@ static void audit_leaf(struct audit *a, uint32_t id, unsigned index,
 	if (((spte & X86_PTE_US) && !(perm & UMBRA_PERM_U)) ||
 	    (!(spte & X86_PTE_NX) && !(perm & UMBRA_PERM_X)) ||
 	    ((spte & X86_PTE_RW) && !(perm & UMBRA_PERM_W) && !wp_trick))
-		report(a, UMBRA_AUDIT_PERM, id, index, spte, perm,
+		audit_report(a, UMBRA_AUDIT_PERM, id, index, spte, perm,
 		       "leaf allows more than the guest's rights");
 	if ((spte & X86_PTE_RW) &&
 	    (!dirty || s->type != UMBRA_SLOT_RAM ||
 	     frame_is_shadowed(mmu, gfn)))
-		report(a, UMBRA_AUDIT_WRITABLE, id, index, spte, gfn,
+		audit_report(a, UMBRA_AUDIT_WRITABLE, id, index, spte, gfn,
 		       "leaf writable though clean, ROM or a shadowed table");
 	/* The CPU checks PKRU against the shadow's key: it must be the
 	 * guest's, or a key the guest blocks would let accesses through. */
 	if ((spte & X86_PTE_PK_MASK) != pk)
-		report(a, UMBRA_AUDIT_PERM, id, index, spte, pk,
+		audit_report(a, UMBRA_AUDIT_PERM, id, index, spte, pk,
 		       "leaf carries another protection key than the guest");
 	f = frame_of(mmu, gfn);
 	if (!f || !reflist_contains(&mmu->refs, f->rmap, make_ref(id, index)))
-		report(a, UMBRA_AUDIT_RMAP, id, index, spte, gfn,
+		audit_report(a, UMBRA_AUDIT_RMAP, id, index, spte, gfn,
 		       "leaf missing from its frame's reverse map");
 }
 
@@ -265,10 +259,10 @@ static void audit_sp(struct audit *a, uint32_t id)
 			audit_link(a, id, i, table[i]);
 	}
 	if (present != mmu->sp[id].present)
-		report(a, UMBRA_AUDIT_POOL, id, 0, present, mmu->sp[id].present,
+		audit_report(a, UMBRA_AUDIT_POOL, id, 0, present, mmu->sp[id].present,
 		       "present-entry count disagrees with the table");
 	if (!reflist_check(&mmu->refs, mmu->sp[id].parents))
-		report(a, UMBRA_AUDIT_PARENT, id, 0, 0, 0,
+		audit_report(a, UMBRA_AUDIT_PARENT, id, 0, 0, 0,
 		       "parent list is malformed");
 	for (r = reflist_iter_first(&it, &mmu->refs, mmu->sp[id].parents); r;
 	     r = reflist_iter_next(&it)) {
@@ -276,14 +270,14 @@ static void audit_sp(struct audit *a, uint32_t id)
 		uint64_t pspte;
 
 		if (pid > mmu->cfg.pool_pages || !mmu->sp[pid].in_use) {
-			report(a, UMBRA_AUDIT_PARENT, id, 0, r, 0,
+			audit_report(a, UMBRA_AUDIT_PARENT, id, 0, r, 0,
 			       "parent reference names a dead shadow page");
 			continue;
 		}
 		pspte = sp_table(mmu, pid)[umbra_ref_index(r)];
 		if (!(pspte & X86_PTE_P) ||
 		    (pspte & SPTE_ADDR) != sp_hpa(mmu, id))
-			report(a, UMBRA_AUDIT_PARENT, id, 0, r, pspte,
+			audit_report(a, UMBRA_AUDIT_PARENT, id, 0, r, pspte,
 			       "parent entry does not point at this page");
 	}
 }
@@ -315,14 +309,14 @@ static void audit_frames(struct audit *a)
 				if (pid > mmu->cfg.pool_pages ||
 				    !mmu->sp[pid].in_use ||
 				    role_level(mmu->sp[pid].role) != 1) {
-					report(a, UMBRA_AUDIT_RMAP, pid, 0, r, gfn,
+					audit_report(a, UMBRA_AUDIT_RMAP, pid, 0, r, gfn,
 					       "rmap names no live leaf table");
 					continue;
 				}
 				spte = sp_table(mmu, pid)[umbra_ref_index(r)];
 				if (!(spte & X86_PTE_P) ||
 				    (spte & SPTE_ADDR) != hpa)
-					report(a, UMBRA_AUDIT_RMAP, pid,
+					audit_report(a, UMBRA_AUDIT_RMAP, pid,
 					       umbra_ref_index(r), spte, hpa,
 					       "rmap entry does not map the frame");
 			}
@@ -332,7 +326,7 @@ static void audit_frames(struct audit *a)
 				    !(mmu->sp[id].role & ROLE_DIRECT))
 					n++;
 			if (n != f->shadowed)
-				report(a, UMBRA_AUDIT_MONITOR, 0, 0, f->shadowed,
+				audit_report(a, UMBRA_AUDIT_MONITOR, 0, 0, f->shadowed,
 				       n, "frame's shadow count is wrong");
 		}
 	}
@@ -363,15 +357,15 @@ static void audit_pool(struct audit *a)
 		     h = mmu->sp[h].hash_next)
 			;
 		if (h != id)
-			report(a, UMBRA_AUDIT_POOL, id, 0, 0, 0,
+			audit_report(a, UMBRA_AUDIT_POOL, id, 0, 0, 0,
 			       "live shadow page missing from its hash bucket");
 	}
 	if (n_live != mmu->in_use || n_free + n_live != pages ||
 	    n_lru + 1 != n_live)
-		report(a, UMBRA_AUDIT_POOL, 0, 0, n_live, n_free,
+		audit_report(a, UMBRA_AUDIT_POOL, 0, 0, n_live, n_free,
 		       "pool counts: live, free and age list disagree");
 	if (!reflist_pool_check(&mmu->refs))
-		report(a, UMBRA_AUDIT_POOL, 0, 0, 0, 0,
+		audit_report(a, UMBRA_AUDIT_POOL, 0, 0, 0, 0,
 		       "reference extent pool is inconsistent");
 }
 
@@ -387,8 +381,7 @@ uint32_t umbra_audit(struct umbra_mmu *mmu,
 		if (mmu->sp[id].in_use)
 			audit_sp(&a, id);
 	audit_frames(&a);
-	a.count += handlers_audit(mmu, a.count < max ? out + a.count : out,
-				  a.count < max ? max - a.count : 0);
+	handlers_audit(&a);
 	umbra_stat_inc(&mmu->stats, UMBRA_CTR_audit_runs);
 	umbra_stat_add(&mmu->stats, UMBRA_CTR_audit_violations, a.count);
 	umbra_timer_add(&mmu->stats, UMBRA_TMR_audit, mmu_now(mmu) - t0);

@@ -729,58 +729,33 @@ enum umbra_status umbra_virt_handler_deregister(struct umbra_mmu *mmu,
 
 /* ---- audit ----------------------------------------------------------------- */
 
-struct hreport {
-	struct umbra_mmu *mmu;
-	struct umbra_audit_violation *out;
-	uint32_t max, count;
-};
-
-static void report(struct hreport *a, enum umbra_audit_kind kind, uint32_t id,
-		   unsigned index, uint64_t spte, uint64_t expected,
-		   const char *what)
-{
-	if (a->count < a->max) {
-		struct umbra_audit_violation *v = &a->out[a->count];
-
-		v->kind = (uint8_t)kind;
-		v->level = id ? (uint8_t)role_level(a->mmu->sp[id].role) : 0;
-		v->index = (uint16_t)index;
-		v->sp = id;
-		v->gfn = id ? a->mmu->sp[id].gfn : 0;
-		v->spte = spte;
-		v->expected = expected;
-		v->what = what;
-	}
-	a->count++;
-}
-
-static void audit_trees(struct hreport *a)
+static void audit_trees(struct audit *a)
 {
 	struct umbra_mmu *mmu = a->mmu;
 	uint32_t i, j, n_virt = mmu->virt_global.count;
 
 	if (!umbra_range_tree_check(&mmu->phys_handlers) ||
 	    mmu->phys_handlers.count != mmu->n_phys_handlers)
-		report(a, UMBRA_AUDIT_HANDLER, 0, 0, mmu->phys_handlers.count,
+		audit_report(a, UMBRA_AUDIT_HANDLER, 0, 0, mmu->phys_handlers.count,
 		       mmu->n_phys_handlers,
 		       "physical handler tree malformed or miscounted");
 	if (!umbra_range_tree_check(&mmu->virt_global))
-		report(a, UMBRA_AUDIT_HANDLER, 0, 0, 0, 0,
+		audit_report(a, UMBRA_AUDIT_HANDLER, 0, 0, 0, 0,
 		       "all-spaces handler tree malformed");
 	for (i = 0; i < mmu->n_vspaces; i++) {
 		const struct vspace *vs = &mmu->vspaces[i];
 
 		n_virt += vs->tree.count;
 		if (!umbra_range_tree_check(&vs->tree) || !vs->tree.count)
-			report(a, UMBRA_AUDIT_HANDLER, 0, i, vs->space, 0,
+			audit_report(a, UMBRA_AUDIT_HANDLER, 0, i, vs->space, 0,
 			       "address-space handler tree malformed or empty");
 		for (j = 0; j < i; j++)
 			if (mmu->vspaces[j].space == vs->space)
-				report(a, UMBRA_AUDIT_HANDLER, 0, i, vs->space,
+				audit_report(a, UMBRA_AUDIT_HANDLER, 0, i, vs->space,
 				       0, "address space listed twice");
 	}
 	if (n_virt != mmu->n_virt_handlers)
-		report(a, UMBRA_AUDIT_HANDLER, 0, 0, n_virt,
+		audit_report(a, UMBRA_AUDIT_HANDLER, 0, 0, n_virt,
 		       mmu->n_virt_handlers, "virtual handlers miscounted");
 }
 
@@ -790,7 +765,7 @@ static unsigned strongest(unsigned claims)
 	return (claims & FRAME_HANDLER_ALL) ? FRAME_HANDLER_ALL : claims;
 }
 
-static void audit_frame_flags(struct hreport *a)
+static void audit_frame_flags(struct audit *a)
 {
 	struct umbra_mmu *mmu = a->mmu;
 	uint32_t j;
@@ -806,7 +781,7 @@ static void audit_frame_flags(struct hreport *a)
 
 			if (strongest(s->frame[i].flags & FRAME_HANDLER_MASK) !=
 			    strongest(want))
-				report(a, UMBRA_AUDIT_HANDLER, 0, 0,
+				audit_report(a, UMBRA_AUDIT_HANDLER, 0, 0,
 				       s->frame[i].flags, s->gfn + i,
 				       "frame's handler flags disagree with the "
 				       "physical handlers");
@@ -814,7 +789,7 @@ static void audit_frame_flags(struct hreport *a)
 	}
 }
 
-static void audit_leaf(struct hreport *a, uint32_t id, unsigned index,
+static void audit_leaf(struct audit *a, uint32_t id, unsigned index,
 		       uint64_t spte)
 {
 	struct umbra_mmu *mmu = a->mmu;
@@ -825,37 +800,36 @@ static void audit_leaf(struct hreport *a, uint32_t id, unsigned index,
 	unsigned claims;
 
 	if (f && (f->flags & FRAME_HANDLER_ALL))
-		report(a, UMBRA_AUDIT_HANDLER, id, index, spte, gfn,
+		audit_report(a, UMBRA_AUDIT_HANDLER, id, index, spte, gfn,
 		       "leaf maps a frame a physical ALL handler claims");
 	if (f && (f->flags & FRAME_HANDLER_WRITE) && rw)
-		report(a, UMBRA_AUDIT_HANDLER, id, index, spte, gfn,
+		audit_report(a, UMBRA_AUDIT_HANDLER, id, index, spte, gfn,
 		       "leaf writes a frame a physical WRITE handler claims");
 	if (s && s->dirty_bits && rw &&
 	    !(s->dirty_bits[(gfn - s->gfn) / 64] & (1ull << ((gfn - s->gfn) % 64))))
-		report(a, UMBRA_AUDIT_WRITABLE, id, index, spte, gfn,
+		audit_report(a, UMBRA_AUDIT_WRITABLE, id, index, spte, gfn,
 		       "leaf writable though the dirty log holds the frame "
 		       "clean");
 	if (!mmu->n_virt_handlers || !leaf_claims(mmu, id, index, &claims))
 		return; /* too many places to look: the engine never maps
 			   such leaves writable or present without checking */
 	if (claims & FRAME_HANDLER_ALL)
-		report(a, UMBRA_AUDIT_HANDLER, id, index, spte, gfn,
+		audit_report(a, UMBRA_AUDIT_HANDLER, id, index, spte, gfn,
 		       "leaf reachable where a virtual ALL handler claims "
 		       "the page");
 	else if ((claims & FRAME_HANDLER_WRITE) && rw)
-		report(a, UMBRA_AUDIT_HANDLER, id, index, spte, gfn,
+		audit_report(a, UMBRA_AUDIT_HANDLER, id, index, spte, gfn,
 		       "leaf writable where a virtual WRITE handler claims "
 		       "the page");
 }
 
-uint32_t handlers_audit(struct umbra_mmu *mmu,
-			struct umbra_audit_violation *out, uint32_t max)
+void handlers_audit(struct audit *a)
 {
-	struct hreport a = { .mmu = mmu, .out = out, .max = max, .count = 0 };
+	struct umbra_mmu *mmu = a->mmu;
 	uint32_t id;
 
-	audit_trees(&a);
-	audit_frame_flags(&a);
+	audit_trees(a);
+	audit_frame_flags(a);
 	for (id = 1; id <= mmu->cfg.pool_pages; id++) {
 		const uint64_t *table = sp_table(mmu, id);
 		unsigned i;
@@ -864,7 +838,6 @@ uint32_t handlers_audit(struct umbra_mmu *mmu,
 			continue;
 		for (i = 0; i < SP_ENTRIES; i++)
 			if (table[i] & X86_PTE_P)
-				audit_leaf(&a, id, i, table[i]);
+				audit_leaf(a, id, i, table[i]);
 	}
-	return a.count;
 }

@@ -345,11 +345,20 @@ void handlers_linked(struct umbra_mmu *mmu, uint32_t id, unsigned index,
  * now seen from another space, whose virtual handlers must hold there.
  * paging.c calls it after updating mmu->regs. */
 void handlers_space_switched(struct umbra_mmu *mmu);
-/* For the audit: leaves that bypass a handler or the dirty log, and the
- * handlers' bookkeeping (trees, frame flags, counts).  Stores up to max
- * violations in out, returns how many there are in all. */
-uint32_t handlers_audit(struct umbra_mmu *mmu,
-			struct umbra_audit_violation *out, uint32_t max);
+/* ---- audit.c -------------------------------------------------------------- */
+/* One audit run: where violations go, and how many were found. */
+struct audit {
+	struct umbra_mmu *mmu;
+	struct umbra_audit_violation *out;
+	uint32_t max, count;
+};
+/* Record one violation (id may be NO_SP for non-page findings). */
+void audit_report(struct audit *a, enum umbra_audit_kind kind, uint32_t id,
+		  unsigned index, uint64_t spte, uint64_t expected,
+		  const char *what);
+/* The handlers' part of the audit: leaves that bypass a handler or the
+ * dirty log, and the handlers' bookkeeping (trees, frame flags, counts). */
+void handlers_audit(struct audit *a);
 
 /* ---- dirtylog.c --------------------------------------------------------- */
 /* The guest (or the engine for it) wrote frame gfn. */

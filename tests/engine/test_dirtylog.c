@@ -15,6 +15,7 @@
 
 #include "guestpt.h"
 #include "harness.h"
+#include "rng.h"
 #include "umbra/stats.h"
 #include "umbra/x86.h"
 
@@ -373,17 +374,6 @@ static void test_write_handler_pages_stay_protected_while_logging(void **state)
 
 /* Random writes, reads and fetches, starting and stopping: the log is
  * exact (paging off: every write is the guest's own). */
-struct rng {
-	uint64_t s;
-};
-
-static uint64_t rnd(struct rng *r)
-{
-	r->s ^= r->s << 13;
-	r->s ^= r->s >> 7;
-	r->s ^= r->s << 17;
-	return r->s;
-}
 
 static void test_random_writes_are_logged_exactly(void **state)
 {

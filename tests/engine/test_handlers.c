@@ -21,6 +21,7 @@
 
 #include "guestpt.h"
 #include "harness.h"
+#include "rng.h"
 #include "umbra/stats.h"
 #include "umbra/x86.h"
 
@@ -974,17 +975,6 @@ static void test_virt_handler_holds_across_pae_cr3_loads_keeping_the_roots(void 
 #define N_VIRT 6
 #define STEPS  1500
 
-struct rng {
-	uint64_t s;
-};
-
-static uint64_t rnd(struct rng *r)
-{
-	r->s ^= r->s << 13;
-	r->s ^= r->s >> 7;
-	r->s ^= r->s << 17;
-	return r->s;
-}
 
 struct live {
 	struct world w;

@@ -20,6 +20,7 @@
 
 #include "guestpt.h"
 #include "harness.h"
+#include "rng.h"
 #include "umbra/x86.h"
 
 #define GUEST_MB      16
@@ -36,23 +37,6 @@
 #define EDITS         12
 #define RSVD_BIT      UMBRA_BIT(45)   /* above MAXPHYADDR 40 */
 
-struct rng {
-	uint64_t s;
-};
-
-static uint64_t rnd(struct rng *r)
-{
-	r->s ^= r->s << 13;
-	r->s ^= r->s >> 7;
-	r->s ^= r->s << 17;
-	return r->s;
-}
-
-/* True with probability pct percent. */
-static bool chance(struct rng *r, unsigned pct)
-{
-	return rnd(r) % 100 < pct;
-}
 
 struct world {
 	struct hw hw;
