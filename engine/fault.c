@@ -345,7 +345,11 @@ static void fault(struct umbra_mmu *mmu, const struct umbra_fault *f,
 		perm_add = UMBRA_PERM_W;
 		perm_del = UMBRA_PERM_U;
 	}
-	if (write && frame_is_shadowed(mmu, res.gpa / SP_PAGE_SIZE)) {
+	/* A protection-key fault on a write the guest allows: CR0.WP = 0
+	 * lets supervisor writes ignore PKRU.WD, which the shadow (always
+	 * WP = 1, and WRPKRU never exits) cannot express.  Emulate it. */
+	if ((write && frame_is_shadowed(mmu, res.gpa / SP_PAGE_SIZE)) ||
+	    (write && (f->error_code & X86_PFEC_PK))) {
 		out->action = UMBRA_PF_EMULATE_WRITE;
 		umbra_stat_inc(&mmu->stats, UMBRA_CTR_fault_pt_write);
 		return;

@@ -295,6 +295,10 @@ void umbra_get_shadow_regs(const struct umbra_mmu *mmu,
 	out->cr0 = mmu->regs.cr0 | X86_CR0_PG | X86_CR0_WP | X86_CR0_PE;
 	out->cr4 = (mmu->regs.cr4 & ~cr4_guest_only) | X86_CR4_PAE |
 		   (mmu->shadow_mode == SHADOW_LONG5 ? X86_CR4_LA57 : 0);
+	/* With the guest's paging off, SMEP, SMAP and keys do nothing; on the
+	 * shadow's direct map they would fault every supervisor access. */
+	if (mmu->walker.mode == UMBRA_MODE_NONE)
+		out->cr4 &= ~(X86_CR4_SMEP | X86_CR4_SMAP | X86_CR4_PKE);
 	out->efer = (mmu->regs.efer & ~(X86_EFER_LME | X86_EFER_LMA)) |
 		    X86_EFER_NXE |
 		    (long_mode ? X86_EFER_LME | X86_EFER_LMA : 0);

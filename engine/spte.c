@@ -89,7 +89,10 @@ uint64_t spte_leaf_gfn(const struct umbra_mmu *mmu, uint64_t spte)
 	for (i = 0; i < mmu->n_slots; i++) {
 		const struct slot *s = &mmu->slots[i];
 
-		if (hpa >= s->hpa && hpa - s->hpa < s->frames * SP_PAGE_SIZE)
+		/* Only RAM and ROM are ever mapped: an MMIO slot's hpa means
+		 * nothing and may even overlap RAM's host range. */
+		if (s->frame && hpa >= s->hpa &&
+		    hpa - s->hpa < s->frames * SP_PAGE_SIZE)
 			return s->gfn + (hpa - s->hpa) / SP_PAGE_SIZE;
 	}
 	return ~0ull;
