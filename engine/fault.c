@@ -251,15 +251,17 @@ static uint64_t shadow_leaf(const struct umbra_mmu *mmu, uint64_t va)
 /*
  * With SMAP and EFLAGS.AC set, an explicit supervisor access to a user page
  * is allowed and an implicit one is not, and a #PF exit does not say which
- * this was.  If the shadow leaf already grants the explicit access, the
- * hardware can only have faulted because the access was implicit.
+ * this was.  If the shadow leaf already grants the explicit access and the
+ * fault is not a protection-key fault, the hardware can only have faulted
+ * because the access was implicit.
  */
-static void infer_implicit(const struct umbra_mmu *mmu,
+static void infer_implicit(const struct umbra_mmu *mmu, uint32_t hw_ec,
 			   struct umbra_access *acc)
 {
 	uint64_t spte;
 
-	if (acc->implicit_supervisor || acc->cpl == 3 || !acc->ac ||
+	if (acc->implicit_supervisor || (hw_ec & X86_PFEC_PK) ||
+	    acc->cpl == 3 || !acc->ac ||
 	    acc->kind == UMBRA_ACCESS_FETCH ||
 	    !(mmu->regs.cr4 & X86_CR4_SMAP))
 		return;
@@ -301,7 +303,7 @@ static void fault(struct umbra_mmu *mmu, const struct umbra_fault *f,
 		fail(mmu, out);
 		return;
 	}
-	infer_implicit(mmu, &acc);
+	infer_implicit(mmu, f->error_code, &acc);
 	walk_guest(mmu, &acc, &res);
 	if (res.status != UMBRA_WALK_OK) {
 		reflect(mmu, &res, out);
