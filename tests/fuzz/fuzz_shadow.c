@@ -47,8 +47,10 @@
  *     of the current PDPT always equals the loaded PDPTEs: PDPT frames are
  *     never the target of an entry or a data write, and a PDPTE rewrite is
  *     followed by a CR3 reload (or undone when the reload must #GP);
- *   - the reference reads all of [0, guest size) as RAM, so the slot window
- *     holds only data frames that leaves map, never tables;
+ *   - the reference reads all of [0, guest size) as RAM (and expects the
+ *     CPU's A/D updates there), so the slot window is zero-filled whenever
+ *     it becomes ROM or MMIO: tables that entries place there read as empty
+ *     on both sides, and stay so (ROM and MMIO writes are discarded);
  *   - an extra slot above RAM is MMIO (a RAM slot there would be mapped
  *     outside what the harness's hardware calls guest RAM).
  *
@@ -69,6 +71,7 @@
 #include "guestpt.h"
 #include "harness.h"
 #include "umbra/mmu.h"
+#include "umbra/stats.h"
 #include "umbra/walk.h"
 #include "umbra/x86.h"
 
@@ -76,7 +79,11 @@
 
 /* Guest RAM is small: the audit looks at every frame of every slot. */
 #define GUEST_MB      4
-#define KMAP_END      0x200000ull   /* identity map [0, 2 MiB): the tables */
+#define KMAP_END      0x200000ull   /* the tables live below 2 MiB */
+/* The kernel maps all of guest RAM, supervisor-only: [0, 2 MiB) at va = gpa
+ * (the tables), [2 MiB, 4 MiB) at va = gpa + 4 MiB (32-bit: at va = gpa),
+ * leaving the directory entry of va 2 MiB to a test region. */
+#define KMAP2_VA      0x600000ull
 #define DATA_GPA      0x200000ull   /* data frames from 2 MiB (2 MiB aligned) */
 #define N_DATA        16
 #define WIN_GPA       0x300000ull   /* the slot window: 3 MiB .. 3.5 MiB */
@@ -124,15 +131,32 @@ struct table {
 	bool kpt;     /* the kernel's PT: never a leaf target */
 };
 
+#define N_HANDLERS 4
+/* Handler flags (fz_handler.flags). */
+#define HD_PASS    1u /* a physical write handler lets writes reach RAM */
+#define HD_SELFDEL 2u /* the callback deregisters its handler (3rd call) */
+
+struct fz_handler {
+	struct umbra_handler h;
+	bool phys;
+	uint8_t flags;
+	uint64_t start, last, space;
+	unsigned calls;
+};
+
 struct world {
 	struct hw hw;
 	enum umbra_mode mode;
 	bool long_mode;
 	unsigned levels, esize;
 	struct gpt g[MAX_AS];
-	unsigned n_as, cur_as;
+	unsigned n_as;
+	uint64_t cr3_gpa;              /* the table CR3 names (any table) */
 	struct table tab[MAX_TABLES];
 	unsigned n_tab;
+	/* Directory entries on the kernel map's paths: never edited. */
+	struct { uint64_t gpa; unsigned idx; } prot[MAX_AS + 2 * UMBRA_LEVELS_MAX];
+	unsigned n_prot;
 	uint64_t region[MAX_REGIONS];
 	unsigned n_regions;
 	uint64_t noncanon;             /* a non-canonical address, long mode */
@@ -148,6 +172,12 @@ struct world {
 	/* Slots: an MMIO slot above RAM; guest RAM split around the window. */
 	bool mmio_slot;
 	int window;                    /* -1: one RAM slot; else the type */
+	/* Access handlers (registered ones stay at their address: the world
+	 * is static) and the dirty log of the RAM slot at 0, with the guest
+	 * memory as it was at the last fetch. */
+	struct fz_handler hd[N_HANDLERS];
+	bool logging;
+	uint64_t log_frames;
 	uint64_t rng;
 	uint64_t probe_seq;
 	/* The trail of recent events, printed on failure. */
@@ -237,6 +267,7 @@ static void dump_trail(const struct world *w)
 }
 
 static void report_totals(void);
+static uint64_t outcome_sum[5];
 
 static void die(struct world *w, const char *what)
 {
@@ -248,14 +279,150 @@ static void die(struct world *w, const char *what)
 	abort();
 }
 
-static void check(struct world *w, struct hw_result r, const char *what)
+/* A walker over the guest's own tables as the harness's reference sees
+ * them: guest memory, and in PAE mode the PDPTE registers last loaded. */
+static void guest_walker(struct world *w, struct umbra_walker *gw);
+
+static void print_walk(const char *who, const struct umbra_walk_result *r)
 {
+	unsigned l;
+
+	fprintf(stderr, "  %s: status %u ec %#x gpa %#llx perm %#x level %u "
+		"updates %u; entries:", who, r->status, r->error_code,
+		(unsigned long long)r->gpa, r->perm, r->level, r->n_updates);
+	for (l = r->top_level; l >= r->level && l > 0; l--)
+		fprintf(stderr, " L%u@%#llx=%#llx", l,
+			(unsigned long long)r->entry[l].gpa,
+			(unsigned long long)r->entry[l].val);
+	fprintf(stderr, "\n");
+}
+
+static bool guest_read(void *ctx, uint64_t gpa, unsigned size, uint64_t *val);
+static bool host_read(void *ctx, uint64_t gpa, unsigned size, uint64_t *val);
+static bool no_cmpxchg(void *ctx, uint64_t gpa, unsigned size, uint64_t old,
+		       uint64_t new_val);
+
+/* After a failed check: the access as the guest's tables, the engine's
+ * walker and the shadow see it now. */
+static void diagnose(struct world *w, const struct umbra_access *acc)
+{
+	struct umbra_gmem guest = {
+		.read = guest_read, .cmpxchg = no_cmpxchg, .ctx = &w->hw,
+	};
+	struct umbra_gmem host = {
+		.read = host_read, .cmpxchg = no_cmpxchg, .ctx = &w->hw,
+	};
+	const struct umbra_cpu_caps host_caps = {
+		.maxphyaddr = 52, .gbpages = true, .pse36 = true,
+	};
+	struct umbra_shadow_regs sr;
+	struct umbra_paging_regs sregs;
+	struct umbra_walker gw;
+	struct umbra_walk_result r;
+
+	fprintf(stderr, "fuzz: access va %#llx kind %u cpl %u ac %d implicit %d "
+		"now; guest regs cr0 %#llx cr3 %#llx cr4 %#llx efer %#llx pkru "
+		"%#x\n", (unsigned long long)acc->va, acc->kind, acc->cpl,
+		acc->ac, acc->implicit_supervisor,
+		(unsigned long long)w->hw.regs.cr0,
+		(unsigned long long)w->hw.regs.cr3,
+		(unsigned long long)w->hw.regs.cr4,
+		(unsigned long long)w->hw.regs.efer, w->hw.regs.pkru);
+	(void)guest;
+	guest_walker(w, &gw);
+	umbra_walk(&gw, acc, &r);
+	print_walk("guest tables", &r);
+	umbra_translate(w->hw.mmu, acc, &r);
+	print_walk("engine's walk", &r);
+	umbra_get_shadow_regs(w->hw.mmu, &sr);
+	sregs.cr0 = sr.cr0;
+	sregs.cr3 = sr.cr3;
+	sregs.cr4 = sr.cr4;
+	sregs.efer = sr.efer;
+	sregs.pkru = w->hw.regs.pkru;
+	umbra_walk_init(&gw, &sregs, &host_caps, &host);
+	umbra_walk(&gw, acc, &r);
+	print_walk("shadow", &r);
+}
+
+static uint64_t ad_merged;
+
+/*
+ * The harness checks each A/D update of the reference walk against guest
+ * memory separately.  When one entry serves at two levels of a walk (a
+ * directory entry pointing at its own table, reached again at the same
+ * index), the CPU's two updates land on the same entry and memory holds
+ * both; the harness then reports the first update as not made.  Accept
+ * exactly that case: every updated entry holds the union of its updates
+ * (or the access's own store), and the audit passes.
+ */
+static bool merged_updates_ok(struct world *w, const struct umbra_access *acc,
+			      unsigned size, const struct hw_result *r,
+			      const struct umbra_walk_result *exp)
+{
+	bool dup = false;
+	unsigned i, j;
+
+	if (strncmp(w->hw.last_problem, "guest entry at ", 15) != 0)
+		return false;
+	for (i = 0; i < exp->n_updates; i++) {
+		const struct umbra_ad_update *u = &exp->update[i];
+		uint64_t want = 0;
+
+		for (j = 0; j < exp->n_updates; j++) {
+			if (exp->update[j].gpa == u->gpa) {
+				want |= exp->update[j].new_val;
+				dup |= j != i;
+			}
+		}
+		if (acc->kind == UMBRA_ACCESS_WRITE && r->gpa < u->gpa + 8 &&
+		    u->gpa < r->gpa + size)
+			continue;
+		if (hw_gread(&w->hw, u->gpa, u->size) != want)
+			return false;
+	}
+	if (!dup)
+		return false;
+	if (!hw_audit(&w->hw))
+		die(w, w->hw.last_problem);
+	ad_merged++;
+	return true;
+}
+
+/* One guest access through the harness, checked. */
+static void do_access(struct world *w, const struct umbra_access *acc,
+		      unsigned size, uint64_t value, const char *what)
+{
+	struct umbra_walker gw;
+	struct umbra_walk_result exp;
+	struct hw_result r;
 	char msg[700];
 
-	if (r.outcome != HW_BROKEN)
+	guest_walker(w, &gw); /* the reference walk the harness makes */
+	umbra_walk(&gw, acc, &exp);
+	r = hw_access(&w->hw, acc, size, value);
+	total_accesses++;
+	if (r.outcome == HW_BROKEN && exp.n_updates > 1 &&
+	    merged_updates_ok(w, acc, size, &r, &exp))
+		r.outcome = HW_OK;
+	if (r.outcome != HW_BROKEN) {
+		outcome_sum[r.outcome]++;
 		return;
+	}
+	diagnose(w, acc);
 	snprintf(msg, sizeof(msg), "%s: %s", what, w->hw.last_problem);
 	die(w, msg);
+}
+
+/* A supervisor store, as hw_store() does it. */
+static void do_store(struct world *w, uint64_t va, unsigned size,
+		     uint64_t value, const char *what)
+{
+	struct umbra_access acc = {
+		.va = va, .kind = UMBRA_ACCESS_WRITE, .cpl = 0,
+	};
+
+	do_access(w, &acc, size, value, what);
 }
 
 /* ---- geometry -------------------------------------------------------------- */
@@ -268,6 +435,51 @@ static unsigned index_of(const struct world *w, uint64_t va, unsigned level)
 		return (unsigned)(va >> X86_PAGE_SHIFT_1G) & 3;
 	return (unsigned)(va >> (X86_PAGE_SHIFT_4K + (level - 1) * bits)) &
 	       ((1u << bits) - 1);
+}
+
+static uint64_t kmap_va(const struct world *w, uint64_t gpa)
+{
+	return w->esize == 4 || gpa < KMAP_END ? gpa
+					       : gpa - KMAP_END + KMAP2_VA;
+}
+
+static bool protected_entry(const struct world *w, uint64_t table_gpa,
+			    unsigned idx)
+{
+	unsigned i;
+
+	for (i = 0; i < w->n_prot; i++)
+		if (w->prot[i].gpa == table_gpa && w->prot[i].idx == idx)
+			return true;
+	return false;
+}
+
+/* Record the directory entries of the kernel map's path to va in address
+ * space 0, and the roots' entries of the other spaces. */
+static void protect_path(struct world *w, uint64_t va)
+{
+	uint64_t table = w->g[0].root;
+	unsigned l, a;
+
+	for (l = w->levels; l >= 2; l--) {
+		unsigned idx = index_of(w, va, l);
+		uint64_t e = hw_gread(&w->hw, table + (uint64_t)idx * w->esize,
+				      w->esize);
+
+		if (!protected_entry(w, table, idx)) {
+			w->prot[w->n_prot].gpa = table;
+			w->prot[w->n_prot++].idx = idx;
+		}
+		table = e & (w->esize == 4 ? X86_PTE32_ADDR_4K : X86_PTE_ADDR_4K);
+	}
+	for (a = 1; a < w->n_as; a++) {
+		unsigned idx = index_of(w, va, w->levels);
+
+		if (!protected_entry(w, w->g[a].root, idx)) {
+			w->prot[w->n_prot].gpa = w->g[a].root;
+			w->prot[w->n_prot++].idx = idx;
+		}
+	}
 }
 
 static unsigned entries_of(const struct world *w, const struct table *t)
@@ -399,18 +611,13 @@ static void setup_geometry(struct world *w)
  * unbacked memory. */
 static uint64_t dir_frame(struct world *w, uint8_t c)
 {
-	const struct table *t;
-
 	switch (c & 7) {
 	case 0:
 		return DATA_GPA + (uint64_t)((c >> 3) % N_DATA) * X86_PAGE_SIZE_4K;
 	case 1:
 		return (c & 8) ? MMIO_GPA : HOLE_GPA;
 	default:
-		t = &w->tab[(c >> 3) % w->n_tab];
-		if (t->pdpt) /* never a PAE PDPT (see the top of this file) */
-			return DATA_GPA;
-		return t->gpa;
+		return w->tab[(c >> 3) % w->n_tab].gpa;
 	}
 }
 
@@ -425,7 +632,7 @@ static uint64_t leaf_frame(struct world *w, uint8_t c)
 		return DATA_GPA + (uint64_t)((c >> 3) % N_DATA) * X86_PAGE_SIZE_4K;
 	case 4:
 		t = &w->tab[(c >> 3) % w->n_tab];
-		if (t->pdpt || t->kpt)
+		if (t->kpt) /* keep the kernel's map of its tables */
 			return DATA_GPA;
 		return t->gpa;
 	case 5: case 6:
@@ -471,9 +678,7 @@ static uint64_t large_frame(struct world *w, unsigned level, uint8_t c)
 	case 0: case 1: case 2:
 		return DATA_GPA; /* data frames and the slot window */
 	case 3:
-		/* Over the tables themselves; never in PAE mode, where the
-		 * PDPTs must not be written behind the PDPTE registers. */
-		return w->mode == UMBRA_MODE_PAE ? DATA_GPA : 0;
+		return 0; /* over the tables themselves */
 	case 4:
 		return MMIO_GPA;
 	case 5:
@@ -569,22 +774,15 @@ static uint64_t gen_pdpte(struct world *w, uint8_t k, uint8_t x)
 	return e;
 }
 
-static bool pdpte_valid(uint64_t e)
-{
-	const uint64_t rsvd = UMBRA_BITS(2, 1) | UMBRA_BITS(8, 5) |
-			      UMBRA_BITS(63, 40);
-
-	return !(e & X86_PTE_P) || !(e & rsvd);
-}
 
 /* ---- registers ------------------------------------------------------------- */
 
 static struct umbra_paging_regs cur_regs(const struct world *w)
 {
-	struct umbra_paging_regs r = gpt_regs(&w->g[w->cur_as], w->cr0x,
-					      w->cr4x, w->eferx);
+	struct umbra_paging_regs r = gpt_regs(&w->g[0], w->cr0x, w->cr4x,
+					      w->eferx);
 
-	r.cr3 |= w->cr3x;
+	r.cr3 = w->cr3_gpa | w->cr3x;
 	r.pkru = w->pkru;
 	if (avoid(AVOID_WP0_PKRU_WD) && !(r.cr0 & X86_CR0_WP) &&
 	    (r.cr4 & X86_CR4_PKE))
@@ -605,33 +803,61 @@ static bool same_shadow_regs(const struct umbra_shadow_regs *a,
 	       a->efer == b->efer;
 }
 
+static bool guest_read(void *ctx, uint64_t gpa, unsigned size, uint64_t *val);
+
+/* Does this register write load the PAE PDPTE registers (SDM 4.4.1)? */
+static bool loads_pdptes(const struct umbra_paging_regs *old,
+			 const struct umbra_paging_regs *regs, unsigned wrote)
+{
+	return umbra_paging_mode(regs) == UMBRA_MODE_PAE &&
+	       ((wrote & UMBRA_WROTE_CR3) ||
+		umbra_paging_mode(old) != UMBRA_MODE_PAE ||
+		((old->cr0 ^ regs->cr0) &
+		 (X86_CR0_PG | X86_CR0_CD | X86_CR0_NW)) ||
+		((old->cr4 ^ regs->cr4) & (X86_CR4_PAE | X86_CR4_PGE |
+					   X86_CR4_PSE | X86_CR4_SMEP)));
+}
+
 /*
- * Load registers; in PAE mode a load may #GP (a PDPTE with reserved bits),
- * and then nothing may change.  Returns the status.
+ * Load registers.  The write must #GP exactly when it loads PAE PDPTEs and
+ * one of them (in guest memory now) is present with reserved bits, and a
+ * refused write changes nothing.  Returns the status.
  */
 static enum umbra_status load_regs(struct world *w,
 				   const struct umbra_paging_regs *regs,
 				   unsigned wrote)
 {
+	struct umbra_gmem guest = {
+		.read = guest_read, .cmpxchg = NULL, .ctx = &w->hw,
+	};
 	struct umbra_shadow_regs before, after;
-	enum umbra_status st;
-	char msg[160];
+	enum umbra_status st, expect = UMBRA_OK;
+	char msg[200];
 
+	if (loads_pdptes(&w->hw.regs, regs, wrote)) {
+		struct umbra_walker pw;
+
+		if (umbra_walk_init(&pw, regs, &w->hw.caps, &guest) !=
+		    UMBRA_LOAD_OK)
+			expect = UMBRA_ERR_GP;
+	}
 	umbra_get_shadow_regs(w->hw.mmu, &before);
 	st = hw_set_paging(&w->hw, regs, wrote);
-	if (st == UMBRA_OK)
-		return st;
 	umbra_get_shadow_regs(w->hw.mmu, &after);
-	if (st == UMBRA_ERR_GP && w->mode == UMBRA_MODE_PAE &&
-	    (regs->cr0 & X86_CR0_PG)) {
-		if (!same_shadow_regs(&before, &after))
-			die(w, "umbra_set_paging failed with #GP but changed "
-			       "the shadow registers");
-		return st;
+	if (st != expect) {
+		snprintf(msg, sizeof(msg), "umbra_set_paging(cr0 %#llx cr3 "
+			 "%#llx cr4 %#llx efer %#llx, wrote %#x): status %d, "
+			 "the architecture says %d: %s",
+			 (unsigned long long)regs->cr0,
+			 (unsigned long long)regs->cr3,
+			 (unsigned long long)regs->cr4,
+			 (unsigned long long)regs->efer, wrote, st, expect,
+			 umbra_mmu_last_error(w->hw.mmu));
+		die(w, msg);
 	}
-	snprintf(msg, sizeof(msg), "umbra_set_paging: status %d: %s", st,
-		 umbra_mmu_last_error(w->hw.mmu));
-	die(w, msg);
+	if (st != UMBRA_OK && !same_shadow_regs(&before, &after))
+		die(w, "umbra_set_paging refused the write but changed the "
+		       "shadow registers");
 	return st;
 }
 
@@ -654,6 +880,19 @@ static bool no_cmpxchg(void *ctx, uint64_t gpa, unsigned size, uint64_t old,
 	return false;
 }
 
+static void guest_walker(struct world *w, struct umbra_walker *gw)
+{
+	struct umbra_gmem guest = {
+		.read = guest_read, .cmpxchg = no_cmpxchg, .ctx = &w->hw,
+	};
+	unsigned i;
+
+	umbra_walk_init(gw, &w->hw.regs, &w->hw.caps, &guest);
+	if (gw->mode == UMBRA_MODE_PAE)
+		for (i = 0; i < 4; i++)
+			gw->pdpte[i] = w->hw.pdpte[i];
+}
+
 static bool host_read(void *ctx, uint64_t gpa, unsigned size, uint64_t *val)
 {
 	const struct hw *hw = ctx;
@@ -663,6 +902,54 @@ static bool host_read(void *ctx, uint64_t gpa, unsigned size, uint64_t *val)
 		return false;
 	memcpy(val, hw->host.bytes + gpa, size);
 	return true;
+}
+
+static bool pages_overlap(uint64_t a, uint64_t start, uint64_t last)
+{
+	const uint64_t mask = X86_PAGE_SIZE_4K - 1;
+
+	return (a & ~mask) <= (last | mask) && (start & ~mask) <= (a | mask);
+}
+
+/* The shadow lets the hardware perform acc (to gpa): no handler may claim
+ * it.  A page any part of which a handler covers is never mapped (ALL) or
+ * mapped read-only (WRITE); a virtual handler binds its own address space
+ * (or all of them) only. */
+static void handler_check(struct world *w, const struct umbra_access *acc,
+			  uint64_t gpa)
+{
+	const bool paging = (w->hw.regs.cr0 & X86_CR0_PG) != 0;
+	const enum umbra_mode mode = umbra_paging_mode(&w->hw.regs);
+	/* Outside long mode linear addresses have 32 bits. */
+	const uint64_t va = mode == UMBRA_MODE_LONG4 || mode == UMBRA_MODE_LONG5
+				    ? acc->va
+				    : acc->va & 0xFFFFFFFFull;
+	unsigned i;
+
+	for (i = 0; i < N_HANDLERS; i++) {
+		const struct fz_handler *f = &w->hd[i];
+		char msg[240];
+
+		if (!f->h.registered)
+			continue;
+		if (f->h.kind == UMBRA_HANDLER_WRITE &&
+		    acc->kind != UMBRA_ACCESS_WRITE)
+			continue;
+		if (f->phys ? !pages_overlap(gpa, f->start, f->last)
+			    : !pages_overlap(va, f->start, f->last) ||
+				      (f->space != UMBRA_HANDLER_ALL_SPACES &&
+				       (!paging || f->space != w->cr3_gpa)))
+			continue;
+		snprintf(msg, sizeof(msg), "probe: the shadow lets a %s at va "
+			 "%#llx (gpa %#llx) through, but %s handler %u claims "
+			 "[%#llx, %#llx]", acc->kind == UMBRA_ACCESS_WRITE ?
+			 "write" : "read or fetch",
+			 (unsigned long long)acc->va, (unsigned long long)gpa,
+			 f->phys ? "physical" : "virtual", i,
+			 (unsigned long long)f->start,
+			 (unsigned long long)f->last);
+		die(w, msg);
+	}
 }
 
 /*
@@ -692,9 +979,10 @@ static void probe(struct world *w, uint64_t va)
 	sregs.cr4 = sr.cr4;
 	sregs.efer = sr.efer;
 	sregs.pkru = w->hw.regs.pkru;
+	(void)guest;
 	if (umbra_walk_init(&sw, &sregs, &host_caps, &host) != UMBRA_LOAD_OK)
 		die(w, "probe: the shadow registers do not load");
-	umbra_walk_init(&gw, &w->hw.regs, &w->hw.caps, &guest);
+	guest_walker(w, &gw);
 	for (v = 0; v < 4; v++) {
 		for (kind = 0; kind < 3; kind++) {
 			for (cpl = 0; cpl < 2; cpl++) {
@@ -737,6 +1025,7 @@ static void probe(struct world *w, uint64_t va)
 						 g.n_updates);
 					die(w, msg);
 				}
+				handler_check(w, &acc, g.gpa);
 			}
 		}
 	}
@@ -788,7 +1077,7 @@ static void build(struct world *w, struct input *in)
 		UMBRA_MODE_LONG5,
 	};
 	uint8_t m = u8(in), pool = u8(in), as = u8(in), share = u8(in);
-	uint64_t seed = 0, va;
+	uint64_t seed = 0, gpa;
 	unsigned i, a, r, p, l;
 
 	for (i = 0; i < 4; i++)
@@ -807,15 +1096,12 @@ static void build(struct world *w, struct input *in)
 		add_table(w, w->g[a].root, w->levels, w->mode == UMBRA_MODE_PAE);
 	}
 	setup_geometry(w);
-	/* The kernel's identity map of the tables, shared by every address
-	 * space below the root. */
-	for (va = 0; va < KMAP_END; va += X86_PAGE_SIZE_4K) {
-		uint64_t gpa = entry_gpa(w, 0, va, 1);
-
-		hw_gwrite_raw(&w->hw, gpa, w->esize,
-			      va | X86_PTE_P | X86_PTE_RW | X86_PTE_A |
-				      X86_PTE_D);
-	}
+	/* The kernel's map of guest RAM, shared by every address space
+	 * below the root. */
+	for (gpa = 0; gpa < GUEST_SIZE; gpa += X86_PAGE_SIZE_4K)
+		hw_gwrite_raw(&w->hw, entry_gpa(w, 0, kmap_va(w, gpa), 1),
+			      w->esize, gpa | X86_PTE_P | X86_PTE_RW |
+						X86_PTE_A | X86_PTE_D);
 	for (i = 0; i < w->n_tab; i++) {
 		if (w->tab[i].level < w->levels) {
 			w->tab[i].kernel = true;
@@ -828,6 +1114,8 @@ static void build(struct world *w, struct input *in)
 		hw_gwrite_raw(&w->hw, w->g[a].root + top, w->esize,
 			      hw_gread(&w->hw, w->g[0].root + top, w->esize));
 	}
+	protect_path(w, 0);
+	protect_path(w, kmap_va(w, KMAP_END));
 	/* The regions: some address spaces share the top-level entries of
 	 * address space 0 (and so everything below). */
 	for (a = 0; a < w->n_as; a++) {
@@ -873,7 +1161,7 @@ static void build(struct world *w, struct input *in)
 			uint64_t gpa = t->gpa + (uint64_t)idx * w->esize;
 			uint64_t cur = hw_gread(&w->hw, gpa, w->esize);
 
-			if (t->kernel && idx == index_of(w, 0, t->level))
+			if (protected_entry(w, t->gpa, idx))
 				continue;
 			/* Keep most directory links the builder made. */
 			if (t->level > 1 && (cur & X86_PTE_P) && rnd(w) % 4)
@@ -882,12 +1170,46 @@ static void build(struct world *w, struct input *in)
 				      rnd_entry(w, t->level));
 		}
 	}
+	/* Page tables get a run of present, writable entries after the
+	 * region's pages (what the fork event write-protects). */
+	for (i = 0; i < w->n_tab; i++) {
+		const struct table *t = &w->tab[i];
+		unsigned j;
+
+		if (t->level != 1 || t->kpt)
+			continue;
+		for (j = 8; j < 16; j++)
+			hw_gwrite_raw(&w->hw, t->gpa + (uint64_t)j * w->esize,
+				      w->esize,
+				      (DATA_GPA + (uint64_t)j * X86_PAGE_SIZE_4K) |
+					      X86_PTE_P | X86_PTE_RW |
+					      X86_PTE_US | X86_PTE_A |
+					      X86_PTE_D);
+	}
 	w->eferx = w->mode != UMBRA_MODE_32 ? X86_EFER_NXE : 0;
 	w->cr0x = X86_CR0_WP;
 	w->pkru = 0;
+	w->cr3_gpa = w->g[0].root;
 }
 
 /* ---- events ---------------------------------------------------------------- */
+
+/* A frame of guest RAM for an access through the kernel map. */
+static uint64_t kmap_target(const struct world *w, uint8_t t, uint8_t c)
+{
+	switch (t) {
+	case 0: case 1: case 2: case 3: case 4: case 5:
+		return DATA_GPA + (uint64_t)(c % N_DATA) * X86_PAGE_SIZE_4K;
+	case 6: case 7: case 8: case 9:
+		return WIN_GPA + (uint64_t)(c % N_WIN) * X86_PAGE_SIZE_4K;
+	case 10: case 11: case 12: case 13:
+		return w->tab[c % w->n_tab].gpa;
+	case 14:
+		return GUEST_SIZE - X86_PAGE_SIZE_4K;
+	default:
+		return 0;
+	}
+}
 
 static void ev_access(struct world *w, struct input *in)
 {
@@ -896,13 +1218,39 @@ static void ev_access(struct world *w, struct input *in)
 	struct umbra_access acc = { .va = 0 };
 	unsigned size = sizes[(b >> 6) & 3];
 	uint64_t value = rnd(w);
-	struct hw_result r;
 
-	if (w->noncanon && (a & 0xF) == 0xF)
-		acc.va = w->noncanon + (uint64_t)(a >> 4) * X86_PAGE_SIZE_4K;
-	else
-		acc.va = page_va(w, (a & 0xF) % w->n_regions, (a >> 4) & 7);
-	acc.va += ((uint64_t)c * 16 + (b & 8)) & ~(uint64_t)(size - 1);
+	uint64_t off = ((uint64_t)c * 16 + (b & 8)) & ~(uint64_t)(size - 1);
+	const struct fz_handler *f = &w->hd[(a >> 4) % N_HANDLERS];
+
+	switch (a & 0xF) {
+	case 0xC:
+		/* Where a handler is (physical: through the kernel map). */
+		if (f->h.registered && !f->phys) {
+			acc.va = f->start & ~(uint64_t)(size - 1);
+			break;
+		}
+		if (f->h.registered && f->start < GUEST_SIZE) {
+			acc.va = kmap_va(w, f->start & ~(uint64_t)(size - 1));
+			break;
+		}
+		/* fall through */
+	case 0xD:
+	case 0xE:
+		/* A frame through the kernel's map of guest RAM. */
+		acc.va = kmap_va(w, kmap_target(w, (uint8_t)(a >> 4), c)) + off;
+		break;
+	case 0xF:
+		if (w->noncanon) {
+			acc.va = w->noncanon +
+				 (uint64_t)(a >> 4) * X86_PAGE_SIZE_4K + off;
+			break;
+		}
+		/* fall through */
+	default:
+		acc.va = page_va(w, (a & 0xF) % w->n_regions, (a >> 4) & 7) +
+			 off;
+		break;
+	}
 	acc.kind = (uint8_t)((b & 3) == 3 ? UMBRA_ACCESS_WRITE : (b & 3));
 	acc.cpl = (b & 4) ? 3 : 0;
 	acc.ac = (b & 0x10) != 0;
@@ -912,9 +1260,7 @@ static void ev_access(struct world *w, struct input *in)
 	note(w, "access va %#llx kind %u cpl %u ac %d impl %d stack %d size %u",
 	     (unsigned long long)acc.va, acc.kind, acc.cpl, acc.ac,
 	     acc.implicit_supervisor, acc.stack, size);
-	r = hw_access(&w->hw, &acc, size, value);
-	total_accesses++;
-	check(w, r, "access");
+	do_access(w, &acc, size, value, "access");
 	after_access(w, acc.va);
 }
 
@@ -942,8 +1288,7 @@ static unsigned pick_index(struct world *w, const struct table *t, uint8_t e)
 		idx = ((unsigned)e * 37u + (unsigned)(rnd(w) & 0x3FF)) % n;
 	else
 		idx = w->idx[t->level][(e >> 2) % w->n_idx[t->level]] % n;
-	if ((t->kernel || t->level == w->levels) &&
-	    idx == index_of(w, 0, t->level))
+	while (protected_entry(w, t->gpa, idx))
 		idx = (idx + 1) % n;
 	return idx;
 }
@@ -986,21 +1331,21 @@ static void ev_edit(struct world *w, struct input *in)
 	     (unsigned long long)val);
 	/* Through the kernel's identity map, as a guest kernel does (paging
 	 * off: the same address). */
-	check(w, hw_store(&w->hw, gpa + off, size, val, 0), "table edit");
-	total_accesses++;
+	do_store(w, gpa + off, size, val, "table edit");
 	after_access(w, page_va(w, (unsigned)(e % w->n_regions), idx % 8));
 }
 
-static bool is_pdpt_frame(const struct world *w, uint64_t gfn)
+static bool hits_protected(const struct world *w, uint64_t gpa, unsigned len)
 {
 	unsigned i;
 
-	if (w->mode != UMBRA_MODE_PAE)
-		return false;
-	for (i = 0; i < w->n_tab; i++)
-		if (w->tab[i].pdpt && w->tab[i].gpa / X86_PAGE_SIZE_4K == gfn)
+	for (i = 0; i < w->n_prot; i++) {
+		uint64_t e = w->prot[i].gpa + (uint64_t)w->prot[i].idx * w->esize;
+
+		if (gpa < e + w->esize && e < gpa + len)
 			return true;
-	return w->bad_pdpt / X86_PAGE_SIZE_4K == gfn;
+	}
+	return false;
 }
 
 static void ev_emulated_write(struct world *w, struct input *in)
@@ -1038,19 +1383,9 @@ static void ev_emulated_write(struct world *w, struct input *in)
 			v0 |= v1 << 32;
 		memcpy(buf, &v0, 8);
 		memcpy(buf + 8, &v1, 8);
-		/* Whatever crosses into the next frame must not be a PAE PDPT
-		 * (nor leave guest RAM). */
-		if ((g + len - 1) / X86_PAGE_SIZE_4K != g / X86_PAGE_SIZE_4K &&
-		    is_pdpt_frame(w, (g + len - 1) / X86_PAGE_SIZE_4K))
+		/* Never the kernel map's own entries. */
+		if (hits_protected(w, g, len))
 			break;
-		/* Never the kernel map's own entry. */
-		if (t->kernel || t->level == w->levels) {
-			uint64_t ke = t->gpa + (uint64_t)index_of(w, 0, t->level) *
-					       w->esize;
-
-			if (g < ke + w->esize && ke < g + len)
-				break;
-		}
 		note(w, "emulated write %#llx len %u flags %#x (table %#llx "
 		     "level %u) %#llx", (unsigned long long)g, len, flags,
 		     (unsigned long long)t->gpa, t->level,
@@ -1074,45 +1409,24 @@ static void ev_cr3(struct world *w, struct input *in)
 {
 	uint8_t c = u8(in), d = u8(in);
 	struct umbra_paging_regs regs;
-	unsigned old_as = w->cur_as;
-	uint64_t old_cr3x = w->cr3x;
+	uint64_t old_gpa = w->cr3_gpa, old_x = w->cr3x;
 
 	if ((c & 0xE0) == 0xE0) {
-		/* Not a root of ours: a bad PAE PDPT (must #GP and change
-		 * nothing), or any table taken as a root. */
-		regs = cur_regs(w);
-		if (w->mode == UMBRA_MODE_PAE) {
-			regs.cr3 = w->bad_pdpt;
-		} else {
-			const struct table *t = &w->tab[d % w->n_tab];
-
-			regs.cr3 = t->gpa;
-		}
-		note(w, "cr3 <- %#llx (not a root)",
-		     (unsigned long long)regs.cr3);
-		if (load_regs(w, &regs, UMBRA_WROTE_CR3) == UMBRA_OK &&
-		    w->mode == UMBRA_MODE_PAE && !w->paging_off)
-			die(w, "loading a PDPT with reserved bits did not #GP");
-		/* cur_regs() no longer describes the registers: go back. */
-		after_event(w, page_va(w, d % w->n_regions, 0));
-		w->n_events++;
-		regs = cur_regs(w);
-		note(w, "cr3 <- %#llx (back)", (unsigned long long)regs.cr3);
-		load_regs(w, &regs, UMBRA_WROTE_CR3);
-		if (w->hw.regs.cr3 != regs.cr3)
-			die(w, "could not switch back to the address space");
-		after_event(w, page_va(w, d % w->n_regions, 1));
-		return;
+		/* Not one of the roots: any table (the kernel map may be gone
+		 * there), or in PAE mode a PDPT that must #GP. */
+		w->cr3_gpa = w->mode == UMBRA_MODE_PAE && (d & 1)
+				     ? w->bad_pdpt
+				     : w->tab[(d >> 1) % w->n_tab].gpa;
+	} else {
+		w->cr3_gpa = w->g[c % w->n_as].root;
 	}
-	w->cur_as = c % w->n_as;
 	w->cr3x = ((c >> 3) & 1 ? X86_PTE_PWT : 0) |
 		  ((c >> 4) & 1 ? X86_PTE_PCD : 0);
 	regs = cur_regs(w);
-	note(w, "cr3 <- %#llx (address space %u)",
-	     (unsigned long long)regs.cr3, w->cur_as);
+	note(w, "cr3 <- %#llx", (unsigned long long)regs.cr3);
 	if (load_regs(w, &regs, UMBRA_WROTE_CR3) != UMBRA_OK) {
-		w->cur_as = old_as;
-		w->cr3x = old_cr3x;
+		w->cr3_gpa = old_gpa;
+		w->cr3x = old_x;
 	}
 	after_event(w, page_va(w, d % w->n_regions, (d >> 4) & 7));
 }
@@ -1179,9 +1493,8 @@ static void ev_mode(struct world *w, struct input *in)
 static void ev_pdpte(struct world *w, struct input *in)
 {
 	uint8_t a = u8(in), i = u8(in), k = u8(in), x = u8(in);
-	unsigned as = a % w->n_as, idx = 1 + i % 3;
-	uint64_t gpa = w->g[as].root + (uint64_t)idx * 8, val, old;
-	struct umbra_paging_regs regs;
+	unsigned as = a % w->n_as;
+	uint64_t gpa, val;
 
 	if (w->mode != UMBRA_MODE_PAE) {
 		const struct table *root = table_at(w, w->g[as].root);
@@ -1192,32 +1505,26 @@ static void ev_pdpte(struct world *w, struct input *in)
 		note(w, "root edit %#llx [%u] <- %#llx",
 		     (unsigned long long)root->gpa, ridx,
 		     (unsigned long long)val);
-		check(w, hw_store(&w->hw, gpa, w->esize, val, 0), "root edit");
+		do_store(w, gpa, w->esize, val, "root edit");
 		after_event(w, page_va(w, i % w->n_regions, 0));
 		return;
 	}
+	/* PDPTE 0 holds the kernel map: rarely. */
+	gpa = w->g[as].root +
+	      (uint64_t)((i & 0xC0) == 0xC0 ? 0 : 1 + i % 3) * 8;
 	val = gen_pdpte(w, k, x);
-	old = hw_gread(&w->hw, gpa, 8);
-	note(w, "pdpte %u of address space %u (%#llx) <- %#llx",
-	     idx, as, (unsigned long long)gpa, (unsigned long long)val);
-	regs = cur_regs(w);
-	if (as != w->cur_as || w->paging_off) {
-		/* Loaded (or refused) when this PDPT next becomes current. */
-		check(w, hw_store(&w->hw, gpa, 8, val, 0), "pdpte store");
-	} else if (!pdpte_valid(val)) {
-		/* The PDPT frame is never shadowed nor mapped except by the
-		 * kernel map: a raw write cannot hide anything from the
-		 * engine. */
-		hw_gwrite_raw(&w->hw, gpa, 8, val);
-		if (load_regs(w, &regs, UMBRA_WROTE_CR3) != UMBRA_ERR_GP)
-			die(w, "a PDPTE with reserved bits loaded without #GP");
-		hw_gwrite_raw(&w->hw, gpa, 8, old);
-	} else {
-		check(w, hw_store(&w->hw, gpa, 8, val, 0), "pdpte store");
-		if (load_regs(w, &regs, UMBRA_WROTE_CR3) != UMBRA_OK)
-			die(w, "a valid PDPT did not load");
+	note(w, "pdpte %#llx <- %#llx%s", (unsigned long long)gpa,
+	     (unsigned long long)val, (a & 0x80) ? "" : ", mov cr3");
+	do_store(w, gpa, 8, val, "pdpte store");
+	/* The PDPTE registers keep the old value until the next load. */
+	if (!(a & 0x80) && w->cr3_gpa == w->g[as].root) {
+		struct umbra_paging_regs regs = cur_regs(w);
+
+		w->n_events++;
+		note(w, "mov cr3 %#llx", (unsigned long long)regs.cr3);
+		load_regs(w, &regs, UMBRA_WROTE_CR3);
 	}
-	after_event(w, page_va(w, idx + 1 < w->n_regions ? idx + 1 : 0, 0));
+	after_event(w, page_va(w, (i >> 2) % w->n_regions, 0));
 }
 
 static void slot_op(struct world *w, enum umbra_status st, const char *what)
@@ -1229,6 +1536,23 @@ static void slot_op(struct world *w, enum umbra_status st, const char *what)
 	snprintf(msg, sizeof(msg), "%s: status %d: %s", what, st,
 		 umbra_mmu_last_error(w->hw.mmu));
 	die(w, msg);
+}
+
+/* Removing the slot at 0 ends its dirty log. */
+static enum umbra_status remove_slot0(struct world *w)
+{
+	w->logging = false;
+	return umbra_slot_remove(w->hw.mmu, 0);
+}
+
+/* The window has become `type`; ROM and MMIO start out zeroed (see the top
+ * of this file).  Every shadow page went with the slot change, so no
+ * shadow was built from the old contents. */
+static void set_window(struct world *w, int type)
+{
+	w->window = type;
+	if (type != UMBRA_SLOT_RAM)
+		memset(w->hw.host.bytes + w->hw.guest_hpa + WIN_GPA, 0, WIN_SIZE);
 }
 
 static void ev_slot(struct world *w, struct input *in)
@@ -1263,7 +1587,7 @@ static void ev_slot(struct world *w, struct input *in)
 			int type = types[(s >> 2) & 3];
 
 			note(w, "slot: split RAM, window of type %d", type);
-			slot_op(w, umbra_slot_remove(mmu, 0), "remove RAM");
+			slot_op(w, remove_slot0(w), "remove RAM");
 			slot_op(w, umbra_slot_add(mmu, 0, WIN_GPA, GUEST_HPA,
 						  UMBRA_SLOT_RAM), "add low RAM");
 			slot_op(w, umbra_slot_add(mmu, WIN_GPA + WIN_SIZE,
@@ -1274,7 +1598,7 @@ static void ev_slot(struct world *w, struct input *in)
 						  GUEST_HPA + WIN_GPA,
 						  (enum umbra_slot_type)type),
 				"add window");
-			w->window = type;
+			set_window(w, type);
 		} else if (s & 4) {
 			int type = types[(s >> 3) & 3];
 
@@ -1284,11 +1608,11 @@ static void ev_slot(struct world *w, struct input *in)
 						  GUEST_HPA + WIN_GPA,
 						  (enum umbra_slot_type)type),
 				"add window");
-			w->window = type;
+			set_window(w, type);
 		} else {
 			note(w, "slot: merge RAM");
 			slot_op(w, umbra_slot_remove(mmu, WIN_GPA), "remove window");
-			slot_op(w, umbra_slot_remove(mmu, 0), "remove low RAM");
+			slot_op(w, remove_slot0(w), "remove low RAM");
 			slot_op(w, umbra_slot_remove(mmu, WIN_GPA + WIN_SIZE),
 				"remove high RAM");
 			slot_op(w, umbra_slot_add(mmu, 0, GUEST_SIZE, GUEST_HPA,
@@ -1299,7 +1623,7 @@ static void ev_slot(struct world *w, struct input *in)
 	default:
 		/* Remove and re-add the slot that holds the tables. */
 		note(w, "slot: re-add the low RAM slot");
-		slot_op(w, umbra_slot_remove(mmu, 0), "remove RAM");
+		slot_op(w, remove_slot0(w), "remove RAM");
 		slot_op(w, umbra_slot_add(mmu, 0, w->window < 0 ? GUEST_SIZE
 							      : WIN_GPA,
 					  GUEST_HPA, UMBRA_SLOT_RAM),
@@ -1310,49 +1634,357 @@ static void ev_slot(struct world *w, struct input *in)
 }
 
 /* Pool pressure: touch every region of every address space. */
-static void ev_sweep(struct world *w, struct input *in)
+static void sweep_space(struct world *w, uint8_t s)
 {
-	uint8_t s = u8(in);
-	unsigned as0 = w->cur_as, a, r;
+	unsigned r;
 
-	for (a = 0; a < w->n_as; a++) {
-		struct umbra_paging_regs regs;
+	for (r = 0; r < w->n_regions; r++) {
+		struct umbra_access acc = {
+			.va = page_va(w, r, (s >> 1) & 7),
+			.kind = (s & 0x10) ? UMBRA_ACCESS_WRITE
+					   : UMBRA_ACCESS_READ,
+			.cpl = (s & 0x20) ? 3 : 0,
+		};
 
-		if ((s & 1) == 0 && a != as0)
-			continue;
-		w->cur_as = (as0 + a) % w->n_as;
-		regs = cur_regs(w);
-		note(w, "sweep: cr3 <- %#llx", (unsigned long long)regs.cr3);
-		if (load_regs(w, &regs, UMBRA_WROTE_CR3) != UMBRA_OK) {
-			w->cur_as = as0;
-			break;
-		}
-		for (r = 0; r < w->n_regions; r++) {
-			struct umbra_access acc = {
-				.va = page_va(w, r, (s >> 1) & 7),
-				.kind = (s & 0x10) ? UMBRA_ACCESS_WRITE
-						   : UMBRA_ACCESS_READ,
-				.cpl = (s & 0x20) ? 3 : 0,
-			};
-
-			w->n_events++;
-			note(w, "sweep access %#llx kind %u cpl %u",
-			     (unsigned long long)acc.va, acc.kind, acc.cpl);
-			check(w, hw_access(&w->hw, &acc, 8, rnd(w)),
-			      "sweep access");
-			total_accesses++;
-		}
+		w->n_events++;
+		note(w, "sweep access %#llx kind %u cpl %u",
+		     (unsigned long long)acc.va, acc.kind, acc.cpl);
+		do_access(w, &acc, 8, rnd(w), "sweep access");
 	}
-	if (w->cur_as != as0) {
-		struct umbra_paging_regs regs;
+}
 
-		w->cur_as = as0;
-		regs = cur_regs(w);
-		note(w, "sweep: back to cr3 %#llx", (unsigned long long)regs.cr3);
-		load_regs(w, &regs, UMBRA_WROTE_CR3);
+static void ev_sweep(struct world *w, uint8_t s)
+{
+	uint64_t cr3 = w->cr3_gpa;
+	unsigned a;
+
+	if (!(s & 1)) {
+		sweep_space(w, s);
+	} else {
+		for (a = 0; a < w->n_as; a++) {
+			struct umbra_paging_regs regs;
+
+			w->cr3_gpa = w->g[a].root;
+			regs = cur_regs(w);
+			w->n_events++;
+			note(w, "sweep: cr3 <- %#llx",
+			     (unsigned long long)regs.cr3);
+			if (load_regs(w, &regs, UMBRA_WROTE_CR3) != UMBRA_OK) {
+				w->cr3_gpa = w->hw.regs.cr3 & ~w->cr3x;
+				continue;
+			}
+			sweep_space(w, s);
+		}
+		if (w->cr3_gpa != cr3) {
+			struct umbra_paging_regs regs;
+			uint64_t now = w->cr3_gpa;
+
+			w->cr3_gpa = cr3;
+			regs = cur_regs(w);
+			w->n_events++;
+			note(w, "sweep: back to cr3 %#llx",
+			     (unsigned long long)regs.cr3);
+			if (load_regs(w, &regs, UMBRA_WROTE_CR3) != UMBRA_OK)
+				w->cr3_gpa = now;
+		}
 	}
 	after_event(w, page_va(w, 0, (s >> 1) & 7));
 }
+
+/* A fork: a run of stores each clearing R/W in a present writable entry of
+ * one table (the pattern the fork heuristic watches for). */
+static void ev_fork(struct world *w, uint8_t s)
+{
+	const struct table *t = pick_table(w, s);
+	unsigned i, n = 0;
+
+	if (!t)
+		return;
+	for (i = 0; i < 24 && n < 12; i++) {
+		uint64_t gpa = t->gpa + (uint64_t)i * w->esize;
+		uint64_t e = hw_gread(&w->hw, gpa, w->esize);
+
+		if (protected_entry(w, t->gpa, i))
+			continue;
+		if ((e & (X86_PTE_P | X86_PTE_RW)) != (X86_PTE_P | X86_PTE_RW))
+			continue;
+		w->n_events++;
+		n++;
+		note(w, "fork: table %#llx [%u] <- %#llx",
+		     (unsigned long long)t->gpa, i,
+		     (unsigned long long)(e & ~X86_PTE_RW));
+		do_store(w, gpa, w->esize, e & ~X86_PTE_RW, "fork store");
+	}
+	after_event(w, page_va(w, s % w->n_regions, 0));
+}
+
+static void ev_pressure(struct world *w, struct input *in)
+{
+	uint8_t s = u8(in);
+
+	if ((s & 0xC0) == 0xC0)
+		ev_fork(w, u8(in));
+	else
+		ev_sweep(w, s);
+}
+
+/* ---- access handlers ------------------------------------------------------ */
+
+static uint64_t handler_calls, handler_passes, dirty_fetches;
+
+static bool plain_ram(const struct world *w, uint64_t gpa, unsigned size)
+{
+	if (gpa >= GUEST_SIZE || size > GUEST_SIZE - gpa ||
+	    gpa / X86_PAGE_SIZE_4K != (gpa + size - 1) / X86_PAGE_SIZE_4K)
+		return false;
+	return w->window < 0 || w->window == UMBRA_SLOT_RAM ||
+	       gpa + size <= WIN_GPA || gpa >= WIN_GPA + WIN_SIZE;
+}
+
+static enum umbra_status handler_deregister(struct world *w,
+					    struct fz_handler *f)
+{
+	return f->phys ? umbra_phys_handler_deregister(w->hw.mmu, &f->h)
+		       : umbra_virt_handler_deregister(w->hw.mmu, &f->h);
+}
+
+/* The device behind a handler: reads return a pattern of the address;
+ * writes are dropped, or (HD_PASS, physical) reach RAM through the engine;
+ * HD_SELFDEL handlers deregister themselves on their third call. */
+static void handler_fn(void *ctx, const struct umbra_handler *h, uint64_t addr,
+		       unsigned size, enum umbra_access_kind kind,
+		       uint64_t *value)
+{
+	struct world *w = ctx;
+	struct fz_handler *f = (struct fz_handler *)(void *)h;
+	enum umbra_status st;
+	char msg[200];
+
+	handler_calls++;
+	f->calls++;
+	if (f < w->hd || f >= w->hd + N_HANDLERS || !h->registered)
+		die(w, "a handler callback for no registered handler");
+	if (size < 1 || size > 8)
+		die(w, "a handler callback with a bad size");
+	if (kind != UMBRA_ACCESS_WRITE) {
+		*value = (addr * 0x9E3779B97F4A7C15ull) >> (64 - 8 * size);
+	} else if ((f->flags & HD_PASS) && f->phys && plain_ram(w, addr, size)) {
+		handler_passes++;
+		st = umbra_emulated_write(w->hw.mmu, addr, value, size, 0);
+		if (st != UMBRA_OK) {
+			snprintf(msg, sizeof(msg), "handler pass-through write "
+				 "of %u bytes at %#llx: status %d: %s", size,
+				 (unsigned long long)addr, st,
+				 umbra_mmu_last_error(w->hw.mmu));
+			die(w, msg);
+		}
+	}
+	if ((f->flags & HD_SELFDEL) && f->calls == 3) {
+		st = handler_deregister(w, f);
+		if (st != UMBRA_OK) {
+			snprintf(msg, sizeof(msg), "a handler deregistering "
+				 "itself in its callback: status %d: %s", st,
+				 umbra_mmu_last_error(w->hw.mmu));
+			die(w, msg);
+		}
+	}
+}
+
+static bool ranges_overlap(uint64_t a0, uint64_t a1, uint64_t b0, uint64_t b1)
+{
+	return a0 <= b1 && b0 <= a1;
+}
+
+/* What registering f (range and space set) must return. */
+static enum umbra_status handler_expect(const struct world *w,
+					const struct fz_handler *f)
+{
+	unsigned i;
+
+	for (i = 0; i < N_HANDLERS; i++) {
+		const struct fz_handler *o = &w->hd[i];
+
+		if (o == f || !o->h.registered || o->phys != f->phys ||
+		    !ranges_overlap(o->start, o->last, f->start, f->last))
+			continue;
+		if (f->phys || o->space == f->space ||
+		    o->space == UMBRA_HANDLER_ALL_SPACES ||
+		    f->space == UMBRA_HANDLER_ALL_SPACES)
+			return UMBRA_ERR_INVALID;
+	}
+	return UMBRA_OK;
+}
+
+static void ev_handler(struct world *w, struct input *in)
+{
+	static const uint64_t sizes[8] = {
+		1, 8, 16, 100, 4096, 4096 + 8, 8192, 3 * 4096,
+	};
+	uint8_t a = u8(in), b = u8(in), c = u8(in);
+	struct fz_handler *f = &w->hd[a % N_HANDLERS];
+	uint64_t size = sizes[(b >> 5) & 7], off = (uint64_t)(b & 0x1F) * 8;
+	enum umbra_status st, expect;
+	char msg[240];
+
+	if (f->h.registered) {
+		note(w, "handler %u: deregister", a % N_HANDLERS);
+		st = handler_deregister(w, f);
+		if (st != UMBRA_OK || f->h.registered) {
+			snprintf(msg, sizeof(msg), "handler deregistration: "
+				 "status %d: %s", st,
+				 umbra_mmu_last_error(w->hw.mmu));
+			die(w, msg);
+		}
+		after_event(w, f->phys ? page_va(w, 0, 0) : f->start);
+		return;
+	}
+	memset(f, 0, sizeof(*f));
+	f->h.kind = (a & 4) ? UMBRA_HANDLER_WRITE : UMBRA_HANDLER_ALL;
+	f->h.fn = handler_fn;
+	f->h.ctx = w;
+	f->phys = !(a & 8);
+	f->flags = (uint8_t)((a >> 4) & 3);
+	if (size >= 4096)
+		off &= 0x18;
+	if (f->phys) {
+		uint64_t base;
+
+		switch (c & 7) {
+		case 0: case 1:
+			base = DATA_GPA + (uint64_t)((c >> 3) % N_DATA) *
+					  X86_PAGE_SIZE_4K;
+			break;
+		case 2:
+			base = w->tab[(c >> 3) % w->n_tab].gpa;
+			break;
+		case 3:
+			base = WIN_GPA + (uint64_t)((c >> 3) % N_WIN) *
+					 X86_PAGE_SIZE_4K;
+			break;
+		case 4:
+			base = MMIO_GPA;
+			break;
+		case 5:
+			base = HOLE_GPA;
+			break;
+		case 6:
+			base = GUEST_SIZE - X86_PAGE_SIZE_4K; /* across RAM's end */
+			break;
+		default:
+			base = 0;
+			break;
+		}
+		f->start = base + off;
+		f->last = f->start + size - 1;
+		f->space = 0;
+		expect = handler_expect(w, f);
+		note(w, "handler %u: physical %s [%#llx, %#llx] flags %u",
+		     a % N_HANDLERS, (a & 4) ? "write" : "all",
+		     (unsigned long long)f->start, (unsigned long long)f->last,
+		     f->flags);
+		st = umbra_phys_handler_register(w->hw.mmu, &f->h, f->start,
+						 size);
+	} else {
+		unsigned r = (c & 7) % w->n_regions;
+		uint64_t span = w->esize == 4 ? 1ull << X86_PAGE_SHIFT_4M
+					      : 1ull << X86_PAGE_SHIFT_2M;
+		uint64_t end = w->region[r] + span; /* stay in the region */
+
+		f->start = page_va(w, r, (c >> 3) & 7) + off;
+		if (size > end - f->start)
+			size = end - f->start;
+		f->last = f->start + size - 1;
+		f->space = (c & 0x40) ? UMBRA_HANDLER_ALL_SPACES
+			   : (c & 0x80) ? w->cr3_gpa
+					: w->g[(c >> 3) % w->n_as].root;
+		expect = handler_expect(w, f);
+		note(w, "handler %u: virtual %s [%#llx, %#llx] space %#llx "
+		     "flags %u", a % N_HANDLERS, (a & 4) ? "write" : "all",
+		     (unsigned long long)f->start, (unsigned long long)f->last,
+		     (unsigned long long)f->space, f->flags);
+		st = umbra_virt_handler_register(w->hw.mmu, &f->h, f->space,
+						 f->start, size);
+	}
+	if (st != expect || (st == UMBRA_OK) != (f->h.registered != 0)) {
+		snprintf(msg, sizeof(msg), "handler registration: status %d "
+			 "(registered %u), expected %d: %s", st,
+			 f->h.registered, expect,
+			 umbra_mmu_last_error(w->hw.mmu));
+		die(w, msg);
+	}
+	after_event(w, f->phys ? page_va(w, c % w->n_regions, 0) : f->start);
+}
+
+/* ---- dirty log ------------------------------------------------------------- */
+
+/* Guest memory of the logged slot as it was at the last fetch. */
+static uint8_t dirty_snap[GUEST_SIZE];
+static uint64_t dirty_bits[GUEST_SIZE / X86_PAGE_SIZE_4K / 64 + 2];
+
+static const uint8_t *guest_mem(const struct world *w)
+{
+	return w->hw.host.bytes + w->hw.guest_hpa;
+}
+
+static uint64_t slot0_size(const struct world *w)
+{
+	return w->window < 0 ? GUEST_SIZE : WIN_GPA;
+}
+
+/* The dirty log of the RAM slot at 0: start, stop, or fetch and check
+ * that every frame whose contents changed since the last fetch is in it
+ * (frames that did not change may be: the log is a superset). */
+static void ev_dirty(struct world *w, struct input *in)
+{
+	uint8_t d = u8(in);
+	enum umbra_status st;
+	char msg[200];
+	uint64_t i;
+
+	if (!w->logging) {
+		note(w, "dirty log: start");
+		st = umbra_dirty_log_start(w->hw.mmu, 0);
+		w->logging = true;
+		w->log_frames = slot0_size(w) / X86_PAGE_SIZE_4K;
+		memcpy(dirty_snap, guest_mem(w), slot0_size(w));
+	} else if ((d & 3) == 0) {
+		note(w, "dirty log: stop");
+		st = umbra_dirty_log_stop(w->hw.mmu, 0);
+		w->logging = false;
+	} else {
+		const size_t words = (size_t)(w->log_frames + 63) / 64 + (d & 4 ? 1 : 0);
+
+		note(w, "dirty log: fetch %zu words", words);
+		memset(dirty_bits, 0xA5, sizeof(dirty_bits));
+		st = umbra_dirty_log_fetch(w->hw.mmu, 0, dirty_bits, words);
+		dirty_fetches++;
+		for (i = 0; st == UMBRA_OK && i < w->log_frames; i++) {
+			const uint64_t off = i * X86_PAGE_SIZE_4K;
+
+			if (!((dirty_bits[i / 64] >> (i % 64)) & 1) &&
+			    memcmp(dirty_snap + off, guest_mem(w) + off,
+				   X86_PAGE_SIZE_4K)) {
+				snprintf(msg, sizeof(msg), "dirty log: frame %#llx "
+					 "changed since the last fetch but is "
+					 "not in the log",
+					 (unsigned long long)i);
+				die(w, msg);
+			}
+		}
+		for (i = w->log_frames; st == UMBRA_OK && i < words * 64; i++)
+			if ((dirty_bits[i / 64] >> (i % 64)) & 1)
+				die(w, "dirty log: bits set past the slot's end");
+		memcpy(dirty_snap, guest_mem(w), slot0_size(w));
+	}
+	if (st != UMBRA_OK) {
+		snprintf(msg, sizeof(msg), "dirty log: status %d: %s", st,
+			 umbra_mmu_last_error(w->hw.mmu));
+		die(w, msg);
+	}
+	after_event(w, page_va(w, d % w->n_regions, (d >> 4) & 7));
+}
+
+/* ---- the event loop ---------------------------------------------------------- */
 
 static void run_events(struct world *w, struct input *in)
 {
@@ -1360,35 +1992,38 @@ static void run_events(struct world *w, struct input *in)
 		uint8_t op = u8(in);
 
 		w->n_events++;
-		switch (op % 16) {
-		case 0: case 1: case 2: case 3: case 4:
-			ev_access(w, in);
-			break;
-		case 5: case 6: case 7:
+		switch (op % 32) {
+		case 12: case 13: case 14: case 15: case 16: case 17: case 18:
 			ev_edit(w, in);
 			break;
-		case 8:
+		case 19: case 20:
 			ev_emulated_write(w, in);
 			break;
-		case 9:
+		case 21: case 22: case 23:
 			ev_cr3(w, in);
 			break;
-		case 10:
+		case 24:
 			ev_invlpg(w, in);
 			break;
-		case 11:
+		case 25: case 26:
 			ev_mode(w, in);
 			break;
-		case 12:
+		case 27:
 			ev_pdpte(w, in);
 			break;
-		case 13:
+		case 28:
 			ev_slot(w, in);
 			break;
-		case 14:
-			ev_sweep(w, in);
+		case 29:
+			ev_pressure(w, in);
 			break;
-		default:
+		case 30:
+			ev_handler(w, in);
+			break;
+		case 31:
+			ev_dirty(w, in);
+			break;
+		default: /* 0..11 */
 			ev_access(w, in);
 			break;
 		}
@@ -1472,14 +2107,54 @@ void __wrap_testmem_free(struct testmem *m)
 
 /* ---- libFuzzer ------------------------------------------------------------- */
 
+/* UMBRA_FUZZ_STATS=1: the engine's counters summed over every input, and
+ * the access outcomes, printed at exit (to see what the generator reaches). */
+static bool want_stats;
+static uint64_t stat_sum[UMBRA_CTR_COUNT];
+static uint64_t pool_high_sum, runs_summed;
+
+static void sum_stats(const struct world *w)
+{
+	const struct umbra_stats *st = umbra_mmu_stats(w->hw.mmu);
+	unsigned i;
+
+	for (i = 0; i < UMBRA_CTR_COUNT; i++)
+		stat_sum[i] += st->counter[i];
+	pool_high_sum += st->gauge[UMBRA_GAUGE_pool_pages_in_use].high * 100 /
+			 w->hw.pool_pages;
+	runs_summed++;
+}
+
 static void report_totals(void)
 {
 	const char *path = getenv("UMBRA_FUZZ_EVENTS_FILE");
+	unsigned i;
+
+	if (want_stats) {
+		fprintf(stderr, "fuzz_shadow: outcomes: ok %llu fault %llu mmio "
+			"%llu handler %llu (merged A/D updates %llu); pool "
+			"high-water mark %llu%% on average\n",
+			(unsigned long long)outcome_sum[HW_OK],
+			(unsigned long long)outcome_sum[HW_FAULT],
+			(unsigned long long)outcome_sum[HW_MMIO],
+			(unsigned long long)outcome_sum[HW_HANDLER],
+			(unsigned long long)ad_merged,
+			(unsigned long long)(runs_summed ? pool_high_sum /
+							   runs_summed : 0));
+		for (i = 0; i < UMBRA_CTR_COUNT; i++)
+			fprintf(stderr, "  %-28s %llu\n",
+				umbra_counter_name((enum umbra_counter_id)i),
+				(unsigned long long)stat_sum[i]);
+	}
 
 	fprintf(stderr, "fuzz_shadow: %llu executions, %llu events, %llu "
-		"accesses\n", (unsigned long long)total_execs,
+		"accesses, %llu handler calls (%llu passed to RAM), %llu dirty "
+		"log fetches\n", (unsigned long long)total_execs,
 		(unsigned long long)total_events,
-		(unsigned long long)total_accesses);
+		(unsigned long long)total_accesses,
+		(unsigned long long)handler_calls,
+		(unsigned long long)handler_passes,
+		(unsigned long long)dirty_fetches);
 	if (path && *path) {
 		FILE *f = fopen(path, "w");
 
@@ -1501,6 +2176,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	(void)argc;
 	(void)argv;
 	parse_avoid();
+	want_stats = getenv("UMBRA_FUZZ_STATS") != NULL;
 	atexit(report_totals);
 	return 0;
 }
@@ -1525,6 +2201,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	run_events(&w, &in);
 	total_events += w.n_events;
 	total_execs++;
+	if (want_stats)
+		sum_stats(&w);
 	hw_fini(&w.hw);
 	return 0;
 }
