@@ -16,11 +16,13 @@ SAN_FLAGS     := -fsanitize=address,undefined -fno-sanitize-recover=all \
                  -fno-omit-frame-pointer
 SAN_CFLAGS    := $(CSTD) $(WARN) $(INC) -O1 -g $(SAN_FLAGS)
 # Freestanding: only the compiler's own headers (stdint, stddef, stdbool),
-# no libc, no builtins that could turn into libc calls.
+# no libc, no builtins that could turn into libc calls, and no SSE/x87
+# registers: inside a hypervisor they still hold the guest's state while an
+# exit is handled, so host code must not touch them.
 GCC_INC       := $(shell $(CC) -print-file-name=include)
 FREE_CFLAGS   := $(CSTD) $(WARN) -O2 -ffreestanding -fno-builtin -nostdinc \
                  -isystem $(GCC_INC) $(INC) -mno-red-zone -fno-pic \
-                 -fno-stack-protector -mcmodel=kernel
+                 -fno-stack-protector -mcmodel=kernel -mgeneral-regs-only
 
 ENGINE_SRCS := $(wildcard engine/*.c)
 ENGINE_HDRS := $(wildcard engine/*.h include/umbra/*.h)

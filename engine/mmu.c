@@ -86,3 +86,8 @@ const struct umbra_stats *umbra_mmu_stats(const struct umbra_mmu *mmu)
 {
 	return &mmu->stats;
 }
+
+void umbra_mmu_stats_reset(struct umbra_mmu *mmu)
+{
+	umbra_stats_reset(&mmu->stats);
+}

@@ -162,6 +162,9 @@ const char *umbra_mmu_last_error(const struct umbra_mmu *mmu);
 /* The engine's counters, timers and gauges (umbra/stats.h prints them). */
 struct umbra_stats;
 const struct umbra_stats *umbra_mmu_stats(const struct umbra_mmu *mmu);
+/* Start a measurement window: counters and timers to zero, gauges keep
+ * their current values (see umbra_stats_reset). */
+void umbra_mmu_stats_reset(struct umbra_mmu *mmu);
 
 /* Guest memory: [gpa, gpa + size) backed by host memory at hpa.  Both
  * 4 KiB aligned; slots never overlap. */
