@@ -3,60 +3,80 @@
  * through the shadow engine, on the hosted harness (tests/engine/harness.h),
  * checked after every event.
  *
- * The input is a header and a sequence of events:
+ * The input is a header and a sequence of events (tests/fuzz/make-seeds
+ * writes well-formed ones; a short input just ends early):
  *
- *   header   mode, pool size (12..64 pages: eviction is the normal case),
- *            number of address spaces (2..4) and how much they share, a seed
- *            for the initial table contents;
- *   events   each an opcode byte and a few argument bytes:
- *            - a guest access (region, page, offset, kind, CPL, AC, implicit
- *              supervisor, size);
- *            - a page-table edit: a guest store through the kernel's own
- *              mapping of its tables, of a random entry (present or not, R/W,
- *              U/S, A, D, PS, NX, keys, reserved bits; the frame a table, a
- *              data page, a page of the slot window or unbacked memory),
- *              sometimes partial;
- *            - an emulated write handed straight to umbra_emulated_write
- *              (1..16 bytes, any alignment, sometimes REP-flagged: the reuse
- *              heuristic; sometimes a REP STOS-like run);
- *            - a CR3 switch among the address spaces (some tables shared),
- *              a reload, a switch to a bad PAE PDPT (must #GP and change
- *              nothing), or to a table that is not a root;
- *            - INVLPG, guest TLB flushes;
- *            - a control-bit change: CR0.WP, EFER.NXE, CR4.SMEP/SMAP/PSE/PKE/
- *              PGE, CR0.CD/NW, PKRU, paging off and on again;
- *            - a PAE PDPTE rewrite (followed by the MOV CR3 the architecture
- *              needs), or a root entry rewrite;
- *            - a slot change: an MMIO slot above RAM, guest RAM split into
- *              three slots with a window of RAM, ROM or MMIO, merged back;
- *            - pool pressure: a sweep over every region of every address
- *              space.
+ *   header   8 bytes: mode (32-bit, PAE, long 4-level, long 5-level), pool
+ *            size (12..64 pages: eviction is the normal case), number of
+ *            address spaces (2..4), which regions they share, a seed for
+ *            the initial table contents;
+ *   events   an opcode byte (mod 32) and a few argument bytes each:
+ *    0..11   a guest access: a region page, the kernel's map of a data,
+ *            window or table frame, a handler's range, or a non-canonical
+ *            address; read, write or fetch; CPL 0 or 3; EFLAGS.AC; implicit
+ *            supervisor; stack; 1, 2, 4 or 8 bytes;
+ *   12..18   a page-table edit: a guest store through the kernel's map of
+ *            its tables, of a random entry of a random table (present or
+ *            not, R/W, U/S, A, D, G, PWT/PCD, PS, NX, keys, reserved bits;
+ *            its frame a table -- any level, recursive mappings included --
+ *            a data page, a slot-window page or unbacked memory), sometimes
+ *            only part of the entry;
+ *   19..20   an emulated write straight to umbra_emulated_write (1..16
+ *            bytes, any alignment, across entries and frames, sometimes
+ *            REP-flagged: the reuse heuristic), or a REP STOS-like run;
+ *   21..23   CR3: one of the address spaces (tables shared between them),
+ *            any table taken as a root, or (PAE) a PDPT that must #GP;
+ *   24       INVLPG, or a guest TLB flush;
+ *   25..26   control bits: CR0.WP/CD/NW, EFER.NXE, CR4.SMEP/SMAP/PSE/PKE/
+ *            PGE, PKRU, paging off and on again;
+ *   27       a PAE PDPTE rewrite (the registers keep the old value until a
+ *            MOV CR3, which usually follows), or a root entry rewrite;
+ *   28       slots: an MMIO slot above RAM; guest RAM split into three slots
+ *            around a window of RAM, ROM or MMIO, retyped, merged back; the
+ *            RAM slot removed and re-added; calls the engine must refuse;
+ *   29       pool pressure: a sweep over every region of one or every
+ *            address space; or a fork (a run of stores write-protecting
+ *            present entries of one table);
+ *   30       access handlers: register (physical or virtual, ALL or WRITE,
+ *            over data, tables, the window, MMIO, unbacked memory or region
+ *            pages; for one address space or all; callbacks that drop
+ *            writes or pass them to RAM, or deregister themselves) or
+ *            deregister;
+ *   31       the dirty log of the RAM slot at 0: start, stop, fetch (every
+ *            frame whose contents changed since the last fetch must be in
+ *            the log), or calls the engine must refuse.
  *
  * Every guest access goes through hw_access(): the harness's hardware walks
- * the shadow, takes faults into the engine, and compares the outcome with
- * the guest's own tables and audits (hw.audit_each stays true).  After every
- * event the target also audits and runs a side-effect-free hardware-walker
- * check: whatever the shadow lets the hardware do must be what the guest's
- * tables allow, at the same guest-physical address, without any A/D update
- * the CPU would have had to make.  A failure prints the event trail and
- * aborts, which libFuzzer records as a crash.
+ * the shadow, takes faults into the engine (handlers and plain emulation as
+ * an embedder would), and compares the outcome with the guest's own tables
+ * and audits (hw.audit_each stays true).  After every event the target also
+ * audits and runs a side-effect-free hardware-walker check on a few
+ * addresses: whatever the shadow lets the hardware do must be what the
+ * guest's tables allow, at the same guest-physical address, without any A/D
+ * update the CPU would have had to make, and not in a page a handler claims.
+ * Register loads must #GP exactly when the architecture says (PAE PDPTEs)
+ * and then change nothing; handler registrations must succeed or fail as
+ * their overlaps say; refused calls must return the documented status.  A
+ * failure prints the event trail and the walks and aborts, which libFuzzer
+ * records as a crash.
  *
- * Harness constraints the generator respects (they are properties of the
- * harness's reference, not of the engine):
- *   - the reference re-reads the PAE PDPTEs on every access, so the memory
- *     of the current PDPT always equals the loaded PDPTEs: PDPT frames are
- *     never the target of an entry or a data write, and a PDPTE rewrite is
- *     followed by a CR3 reload (or undone when the reload must #GP);
+ * Harness properties the generator respects (of the harness's reference,
+ * not of the engine):
  *   - the reference reads all of [0, guest size) as RAM (and expects the
  *     CPU's A/D updates there), so the slot window is zero-filled whenever
  *     it becomes ROM or MMIO: tables that entries place there read as empty
  *     on both sides, and stay so (ROM and MMIO writes are discarded);
  *   - an extra slot above RAM is MMIO (a RAM slot there would be mapped
- *     outside what the harness's hardware calls guest RAM).
+ *     outside what the harness's hardware calls guest RAM);
+ *   - the harness checks each A/D update of a walk on its own; when one
+ *     entry serves two levels of a walk it reports a false failure, which
+ *     do_access() recognises exactly (merged_updates_ok).
  *
  * Events run are counted; at exit the total goes to stderr and, when the
  * environment variable UMBRA_FUZZ_EVENTS_FILE names a file, into that file
- * (tests/fuzz/run-fuzz reads it).
+ * (tests/fuzz/run-fuzz reads it).  UMBRA_FUZZ_STATS=1 adds the engine's
+ * counters summed over all inputs; UMBRA_FUZZ_AVOID steers around known
+ * engine bugs (see avoid_tags below and tests/fuzz/ENGINE-BUGS.txt).
  */
 #define _DEFAULT_SOURCE /* MAP_ANONYMOUS, MADV_DONTNEED */
 #include <stdarg.h>
@@ -127,7 +147,6 @@ struct table {
 	uint64_t gpa;
 	uint8_t level;
 	bool pdpt;    /* a PAE PDPT (a root in PAE mode) */
-	bool kernel;  /* on the kernel map's path below the roots: not edited */
 	bool kpt;     /* the kernel's PT: never a leaf target */
 };
 
@@ -189,7 +208,8 @@ struct world {
  * Known engine bugs (tests/fuzz/ENGINE-BUGS.txt) the generator can steer
  * around, so that fuzzing goes on past them while they are open: the
  * environment variable UMBRA_FUZZ_AVOID lists their tags, comma-separated
- * (or "all").  By default nothing is avoided.
+ * (or "all").  By default nothing is avoided.  The three below are fixed
+ * (2726ee8); their tags stay so that older engines can be fuzzed past them.
  */
 enum {
 	AVOID_MMIO_HPA = 1u << 0,    /* "mmio-hpa": MMIO slot hpa over RAM's */
@@ -425,6 +445,18 @@ static void do_store(struct world *w, uint64_t va, unsigned size,
 	do_access(w, &acc, size, value, what);
 }
 
+static void expect_status(struct world *w, enum umbra_status st,
+			  enum umbra_status expect, const char *what)
+{
+	char msg[200];
+
+	if (st == expect)
+		return;
+	snprintf(msg, sizeof(msg), "%s: status %d, expected %d: %s", what, st,
+		 expect, umbra_mmu_last_error(w->hw.mmu));
+	die(w, msg);
+}
+
 /* ---- geometry -------------------------------------------------------------- */
 
 static unsigned index_of(const struct world *w, uint64_t va, unsigned level)
@@ -512,7 +544,6 @@ static void add_table(struct world *w, uint64_t gpa, unsigned level,
 	t->gpa = gpa;
 	t->level = (uint8_t)level;
 	t->pdpt = pdpt;
-	t->kernel = false;
 	t->kpt = false;
 }
 
@@ -1102,12 +1133,8 @@ static void build(struct world *w, struct input *in)
 		hw_gwrite_raw(&w->hw, entry_gpa(w, 0, kmap_va(w, gpa), 1),
 			      w->esize, gpa | X86_PTE_P | X86_PTE_RW |
 						X86_PTE_A | X86_PTE_D);
-	for (i = 0; i < w->n_tab; i++) {
-		if (w->tab[i].level < w->levels) {
-			w->tab[i].kernel = true;
-			w->tab[i].kpt = w->tab[i].level == 1;
-		}
-	}
+	for (i = 0; i < w->n_tab; i++)
+		w->tab[i].kpt = w->tab[i].level == 1; /* only the kernel's yet */
 	for (a = 1; a < w->n_as; a++) {
 		uint64_t top = index_of(w, 0, w->levels) * w->esize;
 
@@ -1555,6 +1582,73 @@ static void set_window(struct world *w, int type)
 		memset(w->hw.host.bytes + w->hw.guest_hpa + WIN_GPA, 0, WIN_SIZE);
 }
 
+/* Slot and emulated-write calls the engine must refuse, changing nothing
+ * (the audit and the probes after the event check that). */
+static void slot_misuse(struct world *w, uint8_t s)
+{
+	struct umbra_mmu *mmu = w->hw.mmu;
+	uint64_t v = rnd(w);
+
+	switch ((s >> 4) & 7) {
+	case 0:
+		note(w, "slot misuse: add RAM over a data frame");
+		expect_status(w, umbra_slot_add(mmu, DATA_GPA, X86_PAGE_SIZE_4K,
+						GUEST_HPA + DATA_GPA,
+						UMBRA_SLOT_RAM),
+			      UMBRA_ERR_INVALID, "slot misuse");
+		break;
+	case 1:
+		note(w, "slot misuse: remove where no slot starts");
+		expect_status(w, umbra_slot_remove(mmu, X86_PAGE_SIZE_4K),
+			      UMBRA_ERR_NOT_FOUND, "slot misuse");
+		break;
+	case 2:
+		note(w, "slot misuse: add an unaligned slot");
+		expect_status(w, umbra_slot_add(mmu, HOLE_GPA + 0x800,
+						X86_PAGE_SIZE_4K, 0,
+						UMBRA_SLOT_MMIO),
+			      UMBRA_ERR_INVALID, "slot misuse");
+		break;
+	case 3:
+		note(w, "slot misuse: add an empty slot");
+		expect_status(w, umbra_slot_add(mmu, HOLE_GPA, 0, 0,
+						UMBRA_SLOT_MMIO),
+			      UMBRA_ERR_INVALID, "slot misuse");
+		break;
+	case 4:
+		note(w, "emulated write misuse: unbacked memory");
+		expect_status(w, umbra_emulated_write(mmu, HOLE_GPA, &v, 8, 0),
+			      UMBRA_ERR_NOT_RAM, "emulated write misuse");
+		break;
+	case 5:
+		/* The window when it is ROM or MMIO. */
+		note(w, "emulated write misuse: the window (type %d)",
+		     w->window);
+		if (w->window == UMBRA_SLOT_ROM || w->window == UMBRA_SLOT_MMIO)
+			expect_status(w, umbra_emulated_write(mmu, WIN_GPA, &v,
+							      8, 0),
+				      UMBRA_ERR_NOT_RAM,
+				      "emulated write misuse");
+		break;
+	case 6:
+		note(w, "emulated write misuse: 17 bytes");
+		{
+			uint8_t buf[17] = { 0 };
+
+			expect_status(w, umbra_emulated_write(mmu, DATA_GPA,
+							      buf, 17, 0),
+				      UMBRA_ERR_INVALID,
+				      "emulated write misuse");
+		}
+		break;
+	default:
+		note(w, "emulated write misuse: 0 bytes");
+		expect_status(w, umbra_emulated_write(mmu, DATA_GPA, &v, 0, 0),
+			      UMBRA_ERR_INVALID, "emulated write misuse");
+		break;
+	}
+}
+
 static void ev_slot(struct world *w, struct input *in)
 {
 	uint8_t s = u8(in);
@@ -1621,6 +1715,10 @@ static void ev_slot(struct world *w, struct input *in)
 		}
 		break;
 	default:
+		if (s & 0x80) {
+			slot_misuse(w, s);
+			break;
+		}
 		/* Remove and re-add the slot that holds the tables. */
 		note(w, "slot: re-add the low RAM slot");
 		slot_op(w, remove_slot0(w), "remove RAM");
@@ -1931,6 +2029,49 @@ static uint64_t slot0_size(const struct world *w)
 	return w->window < 0 ? GUEST_SIZE : WIN_GPA;
 }
 
+/* Dirty-log calls the engine must refuse, changing nothing. */
+static void dirty_misuse(struct world *w, uint8_t d)
+{
+	struct umbra_mmu *mmu = w->hw.mmu;
+	const size_t need = (size_t)(slot0_size(w) / X86_PAGE_SIZE_4K + 63) / 64;
+
+	switch ((d >> 4) & 3) {
+	case 0:
+		note(w, "dirty log misuse: %s", w->logging ? "start twice"
+							   : "stop unlogged");
+		expect_status(w, w->logging ? umbra_dirty_log_start(mmu, 0)
+					    : umbra_dirty_log_stop(mmu, 0),
+			      UMBRA_ERR_INVALID, "dirty log misuse");
+		break;
+	case 1:
+		note(w, "dirty log misuse: fetch into %zu words", need - 1);
+		expect_status(w, umbra_dirty_log_fetch(mmu, 0, dirty_bits,
+						       need - 1),
+			      UMBRA_ERR_INVALID, "dirty log misuse");
+		break;
+	case 2:
+		/* The window when it is not RAM; else no slot starts there. */
+		note(w, "dirty log misuse: start the window (type %d)",
+		     w->window);
+		expect_status(w, umbra_dirty_log_start(mmu, WIN_GPA),
+			      w->window < 0 ? UMBRA_ERR_NOT_FOUND
+			      : w->window == UMBRA_SLOT_RAM ? UMBRA_OK
+							   : UMBRA_ERR_INVALID,
+			      "dirty log misuse");
+		if (w->window == UMBRA_SLOT_RAM)
+			expect_status(w, umbra_dirty_log_stop(mmu, WIN_GPA),
+				      UMBRA_OK, "dirty log stop (window)");
+		break;
+	default:
+		note(w, "dirty log misuse: fetch where no slot starts");
+		expect_status(w, umbra_dirty_log_fetch(mmu, X86_PAGE_SIZE_4K,
+						       dirty_bits, need),
+			      UMBRA_ERR_NOT_FOUND, "dirty log misuse");
+		break;
+	}
+	after_event(w, page_va(w, d % w->n_regions, 0));
+}
+
 /* The dirty log of the RAM slot at 0: start, stop, or fetch and check
  * that every frame whose contents changed since the last fetch is in it
  * (frames that did not change may be: the log is a superset). */
@@ -1941,6 +2082,10 @@ static void ev_dirty(struct world *w, struct input *in)
 	char msg[200];
 	uint64_t i;
 
+	if (d & 0x80) {
+		dirty_misuse(w, d);
+		return;
+	}
 	if (!w->logging) {
 		note(w, "dirty log: start");
 		st = umbra_dirty_log_start(w->hw.mmu, 0);
