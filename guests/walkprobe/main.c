@@ -40,8 +40,6 @@ static void enter_case(struct probe_case *c)
 {
 	unsigned long cr3 = (unsigned long)c->cr3;
 
-	for (unsigned i = 0; i < c->n; i++)
-		entry_write(c->e[i].gpa, c->e[i].before);
 	if (env.cpu.pku) { /* WRPKRU needs CR4.PKE */
 		write_cr4(read_cr4() | X86_CR4_PKE);
 		wrpkru(c->pkru);
@@ -50,6 +48,12 @@ static void enter_case(struct probe_case *c)
 		wrmsr(X86_MSR_EFER, c->efer);
 	write_cr4((unsigned long)c->cr4);
 	write_cr0((unsigned long)c->cr0);
+	/* The case's entries go in only now: a CR4 or CR0 write that changes
+	 * PGE, PSE, SMEP or PG reloads the PAE PDPTEs (SDM 4.4.1) and would
+	 * #GP on a bad one; the CR3 load below is where the case wants that
+	 * load to happen (and its #GP recorded). */
+	for (unsigned i = 0; i < c->n; i++)
+		entry_write(c->e[i].gpa, c->e[i].before);
 	c->cr3_vec = try_call(do_load_cr3, &cr3, NULL);
 	write_cr2((unsigned long)cr2_sentinel());
 }
