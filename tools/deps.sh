@@ -9,6 +9,7 @@ packages=(
 	clang                # libFuzzer and sanitizer builds
 	libclang-rt-14-dev   # clang's sanitizer and fuzzer runtimes
 	libcmocka-dev        # hosted unit tests
+	libzydis-dev         # the reference decoder for the decoder's tests
 	qemu-system-x86      # the test machine
 	python3              # small host-side scripts
 )
