@@ -83,6 +83,7 @@ test: deps
 run: deps
 	$(MAKE) -j$(JOBS) all
 	tools/conformance-report
+	tests/hv/walkprobe-compare
 
 clean:
 	rm -rf $(BUILD)
