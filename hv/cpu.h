@@ -160,6 +160,7 @@ HV_DEFINE_CR(0)
 HV_DEFINE_CR(2)
 HV_DEFINE_CR(3)
 HV_DEFINE_CR(4)
+HV_DEFINE_CR(8)
 #undef HV_DEFINE_CR
 
 static inline uint64_t read_rflags(void)

@@ -444,6 +444,15 @@ static int decode_prefixes(struct dec *d)
 	return X86_DECODE_OK;
 }
 
+/* Publish the register-number extensions in effect. */
+static void publish_ext(const struct dec *d)
+{
+	d->in->ext_w = d->w;
+	d->in->ext_r = d->r;
+	d->in->ext_x = d->x;
+	d->in->ext_b = d->b;
+}
+
 /* Operand and address sizes from the mode, 66, 67 and REX.W / VEX.W. */
 static void set_sizes(struct dec *d)
 {
@@ -1159,7 +1168,7 @@ static const char vex_map2[257] =
 	"0002002222202220" /* 1 cvtph2ps permps ptest broadcast pabs */
 	"2222220022222222" /* 2 pmovsx pmuldq pcmpeqq movntdqa packusdw maskmov */
 	"2222222222222222" /* 3 pmovzx permd pcmpgtq pmin/pmax pmulld */
-	"2200022203E00000" /* 4 phminposuw psrlv/srav/sllv AMX tile config/load */
+	"220002220B0E0000" /* 4 phminposuw psrlv/srav/sllv AMX tile config/zero/load */
 	"22220000222040F0" /* 5 VNNI broadcasts AMX dot products */
 	"0000000000000000" /* 6 */
 	"0000000022000000" /* 7 pbroadcastb/w */
@@ -1950,6 +1959,7 @@ int x86_decode(const uint8_t *code, size_t avail, enum x86_cpu_mode mode,
 	if (rc)
 		return rc;
 
+	publish_ext(&d);
 	out->length = (uint8_t)d.pos;
 	for (unsigned i = 0; i < d.pos; i++)
 		out->bytes[i] = code[i];

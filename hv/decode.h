@@ -224,6 +224,9 @@ struct x86_insn {
 	 * (the others are ignored there). */
 	uint8_t seg_override;
 	uint8_t rex;          /* the REX byte (0x40-0x4F) in effect, else 0 */
+	/* The operand-size and register extensions in effect, from REX or
+	 * the VEX/XOP/EVEX payload (0 or 1; ext_r is 0-3 with EVEX.R'). */
+	uint8_t ext_w, ext_r, ext_x, ext_b;
 	uint8_t n_prefix_bytes;
 
 	/* Opcode. */

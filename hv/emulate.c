@@ -1095,6 +1095,10 @@ static enum x86_emu_result write_cr(struct emu *e, unsigned cr, uint64_t v)
 						&e->ctx->fault),
 			    "control register write refused")))
 		return rc;
+	/* With CR4.PCIDE, bit 63 of the source only says "do not flush"
+	 * (the callback saw it); CR3 itself never holds it. */
+	if (cr == 3 && (e->regs->cr4 & X86_EMU_CR4_PCIDE))
+		v &= ~(1ull << 63);
 	*slot = v;
 	return X86_EMU_DONE;
 }

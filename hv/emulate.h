@@ -202,7 +202,10 @@ struct x86_emu_ops {
 	 * checks what depends on the virtual CPU (reserved CR4 bits, CR3
 	 * bits above MAXPHYADDR), tells the shadow engine (umbra_set_paging,
 	 * which may refuse a PAE CR3 with #GP) and may adjust *value (bits
-	 * that read as fixed); the emulator then stores *value in regs.
+	 * that read as fixed); the emulator then stores *value in regs
+	 * (for CR3 under CR4.PCIDE without bit 63, the no-flush hint the
+	 * callback sees).  Setting EFER.LMA when CR0.PG turns on with
+	 * EFER.LME is the callback's work too.
 	 */
 	int (*write_cr)(void *opaque, unsigned cr, uint64_t *value,
 			struct x86_fault *fault);

@@ -156,10 +156,10 @@ static int emu_fetch(void *opaque, uint64_t la, void *buf, unsigned size,
 }
 
 /* Is this write one step of a REP STOS/MOVS (a hint for the engine's
- * flood and fork detection)? */
+ * flood and fork detection)?  F2 repeats them just as F3 does. */
 static unsigned write_flags(const struct x86_insn *in)
 {
-	bool rep = in->prefixes & X86_PFX_REP;
+	bool rep = in->prefixes & (X86_PFX_REP | X86_PFX_REPNE);
 
 	switch (in->mnemonic) {
 	case X86_INSN_STOSB: case X86_INSN_STOSW: case X86_INSN_STOSD:
@@ -395,7 +395,7 @@ static void load_regs(const struct vcpu *v, struct x86_regs *r)
 	r->cr2 = m->cr2;
 	r->cr3 = v->cr.cr3;
 	r->cr4 = v->cr.cr4;
-	r->cr8 = 0;
+	r->cr8 = read_cr8(); /* not intercepted: the guest's TPR is live */
 	r->efer = v->cr.efer;
 	seg_in(&r->seg[X86_ES], &m->es);
 	seg_in(&r->seg[X86_CS], &m->cs);

@@ -826,6 +826,13 @@ static void mov_cr_64(void **state)
 	m->regs.gpr[X86_RAX] = 0x80000021;
 	assert_int_equal(EMT_RUN(m, 0x0F, 0x22, 0xC0), X86_EMU_DONE);
 	assert_int_equal(m->regs.cr0, 0x80000031);
+	/* PCIDE: bit 63 reaches the callback, not CR3 */
+	m->cr_force_set = 0;
+	m->regs.cr4 |= X86_EMU_CR4_PCIDE;
+	m->regs.gpr[X86_RAX] = 0x8000000000789001ull;
+	assert_int_equal(EMT_RUN(m, 0x0F, 0x22, 0xD8), X86_EMU_DONE);
+	assert_int_equal(m->last_cr_value, 0x8000000000789001ull);
+	assert_int_equal(m->regs.cr3, 0x789001);
 	/* CPL 3: #GP */
 	m->regs.cpl = 3;
 	assert_int_equal(EMT_RUN(m, 0x0F, 0x20, 0xD8), X86_EMU_FAULT);

@@ -446,7 +446,7 @@ static bool check_semantics(const struct x86_insn *in,
 static bool zydis_r13_bug(const struct x86_insn *in)
 {
 	return in->mode == X86_MODE_64 && in->addrsize == 4 && in->has_sib &&
-	       in->mod == 0 && (in->sib & 7) == 5 && (in->rex & 1);
+	       in->mod == 0 && (in->sib & 7) == 5 && in->ext_b;
 }
 
 static bool is_knc(const ZydisDecodedInstruction *zi)

@@ -29,9 +29,10 @@ enum zc_outcome {
 	 * instructions, which raise #UD on every other CPU; we reject them. */
 	ZC_ONLY_ZYDIS_KNC,
 	ZC_ONLY_US,         /* we accept, Zydis rejects */
-	/* A known Zydis 4.0 error: with 67 and REX.B in 64-bit mode, SIB
-	 * base 101 with mod 00 is reported as [r13d + ...] without the disp32
-	 * (the CPU, and the length both compute, use no base + disp32). */
+	/* A known Zydis 4.0 error: with 67 and REX.B (or VEX/XOP/EVEX B)
+	 * in 64-bit mode, SIB base 101 with mod 00 is reported as
+	 * [r13d + ...] without the disp32 (the CPU, and the length both
+	 * compute, use no base + disp32). */
 	ZC_ZYDIS_BUG,
 	ZC_OUTCOMES
 };

@@ -75,8 +75,7 @@
  * Events run are counted; at exit the total goes to stderr and, when the
  * environment variable UMBRA_FUZZ_EVENTS_FILE names a file, into that file
  * (tests/fuzz/run-fuzz reads it).  UMBRA_FUZZ_STATS=1 adds the engine's
- * counters summed over all inputs; UMBRA_FUZZ_AVOID steers around known
- * engine bugs (see avoid_tags below and tests/fuzz/ENGINE-BUGS.txt).
+ * counters summed over all inputs.
  */
 #define _DEFAULT_SOURCE /* MAP_ANONYMOUS, MADV_DONTNEED */
 #include <stdarg.h>
@@ -203,53 +202,6 @@ struct world {
 	char trail[TRAIL][96];
 	unsigned n_events;
 };
-
-/*
- * Known engine bugs (tests/fuzz/ENGINE-BUGS.txt) the generator can steer
- * around, so that fuzzing goes on past them while they are open: the
- * environment variable UMBRA_FUZZ_AVOID lists their tags, comma-separated
- * (or "all").  By default nothing is avoided.  The three below are fixed
- * (2726ee8); their tags stay so that older engines can be fuzzed past them.
- */
-enum {
-	AVOID_MMIO_HPA = 1u << 0,    /* "mmio-hpa": MMIO slot hpa over RAM's */
-	AVOID_PAGING_OFF_SMAP = 1u << 1, /* "paging-off-smap" */
-	AVOID_WP0_PKRU_WD = 1u << 2, /* "wp0-pkru-wd" */
-};
-static const struct {
-	unsigned bit;
-	const char *tag;
-} avoid_tags[] = {
-	{ AVOID_MMIO_HPA, "mmio-hpa" },
-	{ AVOID_PAGING_OFF_SMAP, "paging-off-smap" },
-	{ AVOID_WP0_PKRU_WD, "wp0-pkru-wd" },
-};
-static unsigned avoid_mask;
-
-static bool avoid(unsigned bit)
-{
-	return (avoid_mask & bit) != 0;
-}
-
-static void parse_avoid(void)
-{
-	const char *env = getenv("UMBRA_FUZZ_AVOID");
-	size_t i;
-
-	if (!env)
-		return;
-	for (i = 0; i < sizeof(avoid_tags) / sizeof(avoid_tags[0]); i++) {
-		const char *p = strstr(env, avoid_tags[i].tag);
-		size_t n = strlen(avoid_tags[i].tag);
-
-		if (strcmp(env, "all") == 0 ||
-		    (p && (p == env || p[-1] == ',') &&
-		     (p[n] == 0 || p[n] == ',')))
-			avoid_mask |= avoid_tags[i].bit;
-	}
-	if (avoid_mask)
-		fprintf(stderr, "fuzz_shadow: avoiding known bugs: %s\n", env);
-}
 
 static uint64_t total_events;
 static uint64_t total_execs;
@@ -815,14 +767,9 @@ static struct umbra_paging_regs cur_regs(const struct world *w)
 
 	r.cr3 = w->cr3_gpa | w->cr3x;
 	r.pkru = w->pkru;
-	if (avoid(AVOID_WP0_PKRU_WD) && !(r.cr0 & X86_CR0_WP) &&
-	    (r.cr4 & X86_CR4_PKE))
-		r.pkru &= 0x55555555u; /* no write-disable bits */
 	if (w->paging_off) {
 		r.cr0 &= ~X86_CR0_PG;
 		r.efer &= ~X86_EFER_LMA;
-		if (avoid(AVOID_PAGING_OFF_SMAP))
-			r.cr4 &= ~(X86_CR4_SMEP | X86_CR4_SMAP);
 	}
 	return r;
 }
@@ -1661,7 +1608,7 @@ static void ev_slot(struct world *w, struct input *in)
 	case 0: {
 		/* The MMIO slot above RAM.  Its hpa means nothing; sometimes it
 		 * names host memory that RAM uses. */
-		const bool overlap = (s & 4) && !avoid(AVOID_MMIO_HPA);
+		const bool overlap = (s & 4) != 0;
 
 		note(w, "slot: %s MMIO above RAM (hpa %s)",
 		     w->mmio_slot ? "remove" : "add", overlap ? "RAM's" : "0");
@@ -2320,7 +2267,6 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	(void)argc;
 	(void)argv;
-	parse_avoid();
 	want_stats = getenv("UMBRA_FUZZ_STATS") != NULL;
 	atexit(report_totals);
 	return 0;
