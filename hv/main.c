@@ -16,6 +16,7 @@
 #include "loader.h"
 #include "mmu_env.h"
 #include "panic.h"
+#include "platform_fw.h"
 #include "pmm.h"
 #include "svm.h"
 #include "traps.h"
@@ -27,6 +28,7 @@ void hv_main(uint32_t magic, uint32_t info);
 
 struct hv_options hv_opt;
 static struct guest_memory guest_mem;
+static struct platform_fw platform_fw; /* snapshot before hostmap_init */
 static struct vcpu vcpu0;
 
 /* A configuration problem: say so and exit with UMBRA_EXIT_CONFIG. */
@@ -122,7 +124,8 @@ __attribute__((noreturn)) static void start_guest(const struct boot_info *bi)
 		debug_exit(UMBRA_EXIT_NO_SVM);
 	}
 	enable_host_features();
-	if (!guestmem_init(&guest_mem, hv_opt.guest_mem, why_buf,
+	platform_fw_print(&platform_fw);
+	if (!guestmem_init(&guest_mem, hv_opt.guest_mem, &platform_fw, why_buf,
 			   sizeof(why_buf)))
 		config_error("guest memory", why_buf);
 	guestmem_print(&guest_mem);
@@ -181,6 +184,8 @@ void hv_main(uint32_t magic, uint32_t info)
 		console_init(hv_opt.console_port);
 	if (!pmm_init(bi, image_start(), image_end(), &why))
 		config_error("memory", why);
+	/* Firmware memory is readable only through boot.S's identity map. */
+	platform_fw_snapshot(&platform_fw);
 	if (!hostmap_init(bi, &why))
 		config_error("page tables", why);
 	print_boot_summary(bi);

@@ -113,10 +113,11 @@ struct umbra_mmu *mmu_env_create(const struct guest_memory *gm,
 	for (unsigned i = 0; i < gm->n_ram; i++) {
 		const struct guest_ram *r = &gm->ram[i];
 
-		st = umbra_slot_add(mmu, r->gpa, r->size, r->hpa, UMBRA_SLOT_RAM);
+		st = umbra_slot_add(mmu, r->gpa, r->size, r->hpa,
+				    (enum umbra_slot_type)r->slot_type);
 		if (st != UMBRA_OK)
-			panic("the engine refused guest RAM [%#llx, +%#llx): %s",
-			      (unsigned long long)r->gpa,
+			panic("the engine refused guest %s [%#llx, +%#llx): %s",
+			      r->what, (unsigned long long)r->gpa,
 			      (unsigned long long)r->size,
 			      umbra_mmu_last_error(mmu));
 	}

@@ -184,7 +184,7 @@ static int emu_write(void *opaque, uint64_t la, const void *buf,
 	for (unsigned i = 0; i < p.n; i++) {
 		enum umbra_status st;
 
-		if (!guestmem_ptr(c->v->mem, p.gpa[i], p.len[i])) {
+		if (!guestmem_wptr(c->v->mem, p.gpa[i], p.len[i])) {
 			mmio_warn(c, "write", p.gpa[i], p.len[i]);
 		} else {
 			st = umbra_emulated_write(c->v->mmu, p.gpa[i], in,

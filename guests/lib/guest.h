@@ -56,6 +56,9 @@ int memcmp(const void *a, const void *b, size_t n);
 size_t strlen(const char *s);
 int strncmp(const char *a, const char *b, size_t n);
 
+/* ---- the multiboot information (physical address, from EBX at entry) ---- */
+extern uint32_t mb_info_addr;
+
 /* ---- the multiboot command line ---------------------------------------- */
 /* The whole line as QEMU passed it: the kernel file name, then -append. */
 const char *cmdline(void);

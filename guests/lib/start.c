@@ -6,10 +6,13 @@ void lib_start(uint32_t magic, uint32_t info);
 void desc_init(void);
 void cmdline_set(const char *s);
 
+uint32_t mb_info_addr;
+
 void lib_start(uint32_t magic, uint32_t info)
 {
 	const struct mb_info *mb = (const struct mb_info *)(uintptr_t)info;
 
+	mb_info_addr = info;
 	serial_init();
 	if (magic != MB_BOOT_MAGIC)
 		panic("not booted by a multiboot loader (magic %#x)", magic);
