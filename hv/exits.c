@@ -72,6 +72,7 @@ static exit_handler_fn *const dispatch[EXIT_TABLE_SIZE] = {
 	[VMEXIT_CPUID] = exit_cpuid,
 	[VMEXIT_INVD] = exit_invd,
 	[VMEXIT_HLT] = exit_hlt,
+	[VMEXIT_INTR] = exit_intr,
 	[VMEXIT_INVLPG] = exit_invlpg,
 	[VMEXIT_INVLPGA] = exit_svm_insn,
 	[VMEXIT_IOIO] = exit_ioio,

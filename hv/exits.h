@@ -76,7 +76,7 @@ exit_handler_fn exit_page_fault;
 exit_handler_fn exit_ioio;
 exit_handler_fn exit_msr;
 exit_handler_fn exit_cpuid;
-exit_handler_fn exit_hlt, exit_vmmcall, exit_svm_insn, exit_shutdown;
+exit_handler_fn exit_hlt, exit_intr, exit_vmmcall, exit_svm_insn, exit_shutdown;
 exit_handler_fn exit_invd, exit_task_switch;
 
 /* ---- statistics ---- */

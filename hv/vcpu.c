@@ -170,8 +170,10 @@ void vcpu_run(struct vcpu *v)
 		exit_handler_fn *fn;
 		unsigned idx;
 
-		if (v->hlt_passthrough)
+		if (v->hlt_passthrough) {
 			vmcb->intercept_misc1 &= ~INTERCEPT1_HLT;
+			vmcb->intercept_misc1 |= INTERCEPT1_INTR;
+		}
 		vmcb->rax = v->gpr[X86_RAX];
 		vmcb->rsp = v->gpr[X86_RSP];
 		t_entry = rdtsc();
@@ -182,6 +184,7 @@ void vcpu_run(struct vcpu *v)
 		vmcb->tlb_control = TLB_CONTROL_NOTHING;
 		if (v->hlt_passthrough) {
 			vmcb->intercept_misc1 |= INTERCEPT1_HLT;
+			vmcb->intercept_misc1 &= ~INTERCEPT1_INTR;
 			v->hlt_passthrough = false;
 		}
 

@@ -44,7 +44,9 @@ struct vcpu {
 	struct exit_stats stats;
 	uint64_t audit_every;
 	bool host_pke;                  /* RDPKRU usable in the host */
-	bool hlt_passthrough;           /* HLT runs natively for one VMRUN */
+	bool hlt_passthrough;           /* HLT runs natively for one VMRUN,
+					 * INTR intercepted (exit_hlt) */
+	uint64_t hlt_rip;               /* the HLT that exit took */
 	uint8_t maxphyaddr;
 };
 
