@@ -80,6 +80,10 @@ static bool readelf(const char *path, struct rd_info *ri)
 	return rc == 0 && ri->class != 0 && ri->nload > 0;
 }
 
+/* Guest RAM for loading the bundled guests: enough for the largest of
+ * them (pagemodes keeps a 12 MiB data pool in its bss, up to ~20 MiB). */
+#define GUEST_RAM (64 * MIB)
+
 static bool read_file(const char *path, uint8_t **data, size_t *len)
 {
 	FILE *f = fopen(path, "rb");
@@ -146,7 +150,7 @@ static void check_guest(const char *path, const char *name, int *classes)
 	hdr = find_mb_header(file, len);
 	assert_true(hdr >= 0);
 
-	fakemem_init(&f, 16 * MIB, 16 * MIB, true, false);
+	fakemem_init(&f, GUEST_RAM, GUEST_RAM, true, false);
 	snprintf(cmdline, sizeof(cmdline), "%s key=value", name);
 	a = (struct loader_args){
 		.image = file, .image_len = len, .cmdline = cmdline,
