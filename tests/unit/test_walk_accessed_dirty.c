@@ -13,18 +13,7 @@
 
 #include <string.h>
 
-#define L32  UMBRA_MODE_32
-#define LPAE UMBRA_MODE_PAE
-#define L4   UMBRA_MODE_LONG4
-#define L5   UMBRA_MODE_LONG5
-#define OK   UMBRA_WALK_OK
-#define PF   UMBRA_WALK_PF
-#define P    X86_PFEC_P
-#define W    X86_PFEC_W
-#define U    X86_PFEC_U
-#define RSVD X86_PFEC_RSVD
-#define ID   X86_PFEC_ID
-#define PK   X86_PFEC_PK
+#include "wt_short.h"
 #define A    X86_PTE_A
 #define D    X86_PTE_D
 #define AD_ALL { [1] = A, [2] = A, [3] = A, [4] = A, [5] = A }

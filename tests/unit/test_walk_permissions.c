@@ -6,17 +6,7 @@
  */
 #include "walktest.h"
 
-#define L32  UMBRA_MODE_32
-#define LPAE UMBRA_MODE_PAE
-#define L4   UMBRA_MODE_LONG4
-#define L5   UMBRA_MODE_LONG5
-#define OK   UMBRA_WALK_OK
-#define PF   UMBRA_WALK_PF
-#define P    X86_PFEC_P
-#define W    X86_PFEC_W
-#define U    X86_PFEC_U
-#define ID   X86_PFEC_ID
-#define PK   X86_PFEC_PK
+#include "wt_short.h"
 #define NXE  X86_EFER_NXE
 #define US   X86_PTE_US
 #define RW   X86_PTE_RW
