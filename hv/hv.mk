@@ -1,10 +1,12 @@
 # The hypervisor: build/hv/umbra.elf, a multiboot v1 kernel.
 #
 # Every hv/*.c and hv/*.S is linked in (the decoder, emulator and loader
-# sources included), together with the shadow engine.  The engine is built
-# again here with -mgeneral-regs-only: the guest's x87/SSE/AVX registers
-# stay live in the CPU while Umbra handles an exit (VMRUN does not switch
-# them), so no host code may touch vector registers.  The image is linked
+# sources included), together with the shadow engine, compiled here with the
+# same flags as the rest of the image (the top Makefile's freestanding build
+# checks it for outside symbols).  Everything is -mgeneral-regs-only: the
+# guest's x87/SSE/AVX registers stay live in the CPU while Umbra handles an
+# exit (VMRUN does not switch them), so no host code may touch vector
+# registers.  The image is linked
 # as ELF64 at 1 MiB, identity addresses (hv/layout.h), then converted to
 # ELF32 because QEMU's multiboot loader refuses ELF64 (GRUB takes either).
 
