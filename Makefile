@@ -80,7 +80,15 @@ test: deps
 	$(MAKE) -j$(JOBS) all
 	tests/run
 
+# The default guest under Umbra, its output and a summary of what Umbra did;
+# COMPARE=1 also runs it natively (identical output, Umbra/native time).
 run: deps
+	$(MAKE) -j$(JOBS) all
+	tools/demo $(if $(COMPARE),--compare)
+
+# The walker against QEMU's MMU, then the probes under Umbra vs natively.
+.PHONY: conformance
+conformance: deps
 	$(MAKE) -j$(JOBS) all
 	tools/conformance-report
 	tests/hv/walkprobe-compare

@@ -568,6 +568,21 @@ unsigned handlers_leaf_claims(struct umbra_mmu *mmu, uint32_t id,
 	return claims;
 }
 
+uint64_t handlers_narrow_leaf(struct umbra_mmu *mmu, uint32_t id,
+			      unsigned index, uint64_t spte)
+{
+	unsigned claims;
+
+	if (!spte || !mmu->n_virt_handlers)
+		return spte;
+	claims = handlers_leaf_claims(mmu, id, index);
+	if (claims & FRAME_HANDLER_ALL)
+		return 0;
+	if (claims & FRAME_HANDLER_WRITE)
+		spte &= ~X86_PTE_RW;
+	return spte;
+}
+
 static bool visit_link(struct up *u, const struct view *v, uint64_t raw)
 {
 	const uint64_t first = canon(raw, v->bits);

@@ -93,23 +93,6 @@ static uint64_t prefetch_leaf(struct umbra_mmu *mmu, uint32_t role,
 			      false);
 }
 
-/* A prefetched leaf must not bypass a virtual handler wherever entry
- * (id, index) is visible: drop it, or make it read-only. */
-static uint64_t prefetch_narrow(struct umbra_mmu *mmu, uint32_t id,
-				unsigned index, uint64_t spte)
-{
-	unsigned claims;
-
-	if (!spte || !mmu->n_virt_handlers)
-		return spte;
-	claims = handlers_leaf_claims(mmu, id, index);
-	if (claims & FRAME_HANDLER_ALL)
-		return 0;
-	if (claims & FRAME_HANDLER_WRITE)
-		spte &= ~X86_PTE_RW;
-	return spte;
-}
-
 /* Bring the shadow entries for guest entry gi of sp up to date. */
 static void update_entry(struct umbra_mmu *mmu, uint32_t id, unsigned gi,
 			 bool *flush)
@@ -126,12 +109,12 @@ static void update_entry(struct umbra_mmu *mmu, uint32_t id, unsigned gi,
 	}
 	for (k = first; k < first + n; k++) {
 		const uint64_t old = sp_table(mmu, id)[k];
-		uint64_t gfn, spte = 0;
+		uint64_t gfn = 0, spte = 0;
 
 		if (role_level(role) == 1)
-			spte = prefetch_narrow(mmu, id, k,
-					       prefetch_leaf(mmu, role, gpte,
-							     &gfn));
+			spte = handlers_narrow_leaf(mmu, id, k,
+						    prefetch_leaf(mmu, role,
+								  gpte, &gfn));
 		if (spte && spte_set_leaf(mmu, id, k, spte, gfn)) {
 			umbra_stat_inc(&mmu->stats, UMBRA_CTR_pt_write_updated);
 			/* The TLB never caches a not-present entry, and an

@@ -335,6 +335,11 @@ void handlers_claim(struct umbra_mmu *mmu, const struct umbra_handler *h,
  * n_virt_handlers != 0. */
 unsigned handlers_leaf_claims(struct umbra_mmu *mmu, uint32_t id,
 			      unsigned index);
+/* A leaf built ahead of any access (prefetched) for entry (id, index) must
+ * not bypass a virtual handler wherever the entry is visible: spte, made
+ * read-only, or 0 to leave the entry empty. */
+uint64_t handlers_narrow_leaf(struct umbra_mmu *mmu, uint32_t id,
+			      unsigned index, uint64_t spte);
 /* spte_link_child() just made entry (id, index) point at child: remove
  * from the child's subtree what virtual handlers forbid at the addresses
  * the entry is reached from. */

@@ -156,9 +156,16 @@ static bool parse_option(struct word key, struct word val,
 			opt->selftest = SELFTEST_STACK;
 		else
 			return fail(why, size, key, val, "panic, fault or stack");
+	} else if (word_is(key, "invlpg")) {
+		if (word_is(val, "native"))
+			opt->invlpg_exit = false;
+		else if (word_is(val, "exit"))
+			opt->invlpg_exit = true;
+		else
+			return fail(why, size, key, val, "native or exit");
 	} else {
 		ksnprintf(why, size,
-			  "unknown option '%.*s' (known: mem, pool, log, stats, console, audit, selftest)",
+			  "unknown option '%.*s' (known: mem, pool, log, stats, console, audit, selftest, invlpg)",
 			  (int)key.len, key.s);
 		return false;
 	}

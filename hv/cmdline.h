@@ -17,6 +17,9 @@
  *   selftest=WHAT  prove the failure paths (tests/hv): panic (a C panic),
  *                  fault (a host page fault on NULL), stack (a host stack
  *                  overflow into the guard page)
+ *   invlpg=HOW     native (default): the guest's INVLPG runs without an
+ *                  exit; exit: intercept it and hand it to the engine (the
+ *                  old path, for comparisons)
  *
  * An unknown option or a malformed value is an error that names the option
  * and the accepted values.
@@ -42,6 +45,7 @@ struct hv_options {
 	uint16_t console_port; /* 0: none */
 	uint64_t audit_every; /* exits; 0: at the end only */
 	uint8_t selftest;     /* enum selftest */
+	bool invlpg_exit;     /* intercept INVLPG (default: runs natively) */
 };
 
 enum selftest {

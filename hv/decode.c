@@ -1890,6 +1890,18 @@ static void sem_0f(struct x86_insn *in)
 	}
 }
 
+/* 66 0F 38 82 INVPCID r, m128 (validity, memory only, is checked): the
+ * type register is 64-bit in 64-bit mode and 32-bit elsewhere, whatever
+ * the operand size says. */
+static void sem_0f38(struct x86_insn *in)
+{
+	if (in->opcode != 0x82 || in->simd_prefix != 0x66)
+		return;
+	in->mnemonic = X86_INSN_INVPCID;
+	add_gpr(in, in->reg, in->mode == X86_MODE_64 ? 8 : 4);
+	add_rm(in, 16);
+}
+
 /* Name and list the operands of the instructions decoded semantically. */
 static void decode_semantics(struct x86_insn *in)
 {
@@ -1899,6 +1911,8 @@ static void decode_semantics(struct x86_insn *in)
 		sem_one_byte(in);
 	else if (in->map == X86_MAP_0F)
 		sem_0f(in);
+	else if (in->map == X86_MAP_0F38)
+		sem_0f38(in);
 }
 
 /* ---- entry points ----------------------------------------------------------------------- */

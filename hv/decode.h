@@ -170,7 +170,8 @@ struct x86_operand {
 	M(SWAPGS, "swapgs") M(SYSCALL, "syscall") M(SYSRET, "sysret") \
 	M(INVLPGA, "invlpga") M(STGI, "stgi") M(CLGI, "clgi") \
 	M(SKINIT, "skinit") M(VMRUN, "vmrun") M(VMLOAD, "vmload") \
-	M(VMSAVE, "vmsave") M(CLI, "cli") M(STI, "sti")
+	M(VMSAVE, "vmsave") M(CLI, "cli") M(STI, "sti") \
+	M(INVPCID, "invpcid")
 
 enum x86_mnemonic {
 #define X86_MNEMONIC_ENUM(id, name) X86_INSN_##id,

@@ -1181,6 +1181,49 @@ static enum x86_emu_result emulate_invlpg(struct emu *e)
 	return X86_EMU_DONE;
 }
 
+/* The INVPCID descriptor: the PCID in bits 11-0 of the low quadword (the
+ * rest must be zero), the linear address in the high quadword. */
+#define INVPCID_DESC_BYTES 16
+#define INVPCID_PCID_MASK  0xFFFull
+
+/*
+ * INVPCID r, m128 (SDM vol. 2): #UD in virtual-8086 mode; #GP(0) outside
+ * CPL 0, for a type above 3, descriptor bits 63-12 set, a non-zero PCID
+ * for types 0 and 1 while CR4.PCIDE = 0, and a non-canonical address for
+ * type 0.  The type is checked before the descriptor is read (a bad type
+ * never faults on the memory operand).
+ */
+static enum x86_emu_result emulate_invpcid(struct emu *e)
+{
+	const struct x86_insn *in = e->in;
+	const struct x86_regs *r = e->regs;
+	uint8_t desc[INVPCID_DESC_BYTES];
+	struct loc src;
+	enum x86_emu_result rc;
+	if (r->rflags & X86_FLAG_VM)
+		return raise_ud(e, "INVPCID in virtual-8086 mode");
+	if (!privileged_ok(e))
+		return raise_gp0(e, "INVPCID outside CPL 0");
+	uint64_t type = gpr_read(r, in->op[0].reg.num, in->op[0].size);
+	if (type > X86_EMU_INVPCID_ALL)
+		return raise_gp0(e, "INVPCID type above 3");
+	if ((rc = resolve(e, &in->op[1], false, &src)) ||
+	    (rc = mem_read(e, src.la, desc, sizeof(desc))))
+		return rc;
+	uint64_t pcid = from_bytes(desc, 8), la = from_bytes(desc + 8, 8);
+	if (pcid & ~INVPCID_PCID_MASK)
+		return raise_gp0(e, "INVPCID descriptor bits 63-12 set");
+	if (type <= X86_EMU_INVPCID_SINGLE && pcid &&
+	    !(r->cr4 & X86_EMU_CR4_PCIDE))
+		return raise_gp0(e, "INVPCID of a PCID other than 0 with CR4.PCIDE clear");
+	if (type == X86_EMU_INVPCID_ADDRESS && !canonical(r, la))
+		return raise_gp0(e, "INVPCID of a non-canonical address");
+	if (!e->ops->invpcid)
+		return unsupported(e, "no INVPCID callback");
+	e->ops->invpcid(e->ctx->opaque, (unsigned)type, la);
+	return X86_EMU_DONE;
+}
+
 /* ---- dispatch ----------------------------------------------------------------------------- */
 
 static bool has_reg_class(const struct x86_insn *in, unsigned cls)
@@ -1242,6 +1285,8 @@ static enum x86_emu_result dispatch(struct emu *e)
 		return emulate_inout(e);
 	case X86_INSN_INVLPG:
 		return emulate_invlpg(e);
+	case X86_INSN_INVPCID:
+		return emulate_invpcid(e);
 	case X86_INSN_CLTS:
 		return emulate_clts(e);
 	case X86_INSN_LMSW:

@@ -10,7 +10,7 @@
  *     CMPXCHG8B/16B, ADD/OR/ADC/SBB/AND/SUB/XOR/CMP, TEST, INC/DEC/NOT/NEG
  *     (LOCKed or not), BT/BTS/BTR/BTC (register and immediate offsets);
  *   - intercepted system instructions: MOV to/from CR0/CR2/CR3/CR4/CR8
- *     (and AMD's LOCK MOV CR0 for CR8), CLTS, LMSW, SMSW, INVLPG;
+ *     (and AMD's LOCK MOV CR0 for CR8), CLTS, LMSW, SMSW, INVLPG, INVPCID;
  *   - I/O: IN/OUT and INS/OUTS with REP, in the guest's own address size;
  *   - LEA, NOP, PAUSE (they only move RIP).
  * Everything else is refused with X86_EMU_UNSUPPORTED and a message naming
@@ -211,7 +211,16 @@ struct x86_emu_ops {
 			struct x86_fault *fault);
 	/* INVLPG of a linear address (umbra_invlpg). */
 	void (*invlpg)(void *opaque, uint64_t la);
+	/* INVPCID that passed its checks: type X86_EMU_INVPCID_* and, for
+	 * the individual-address type, the linear address. */
+	void (*invpcid)(void *opaque, unsigned type, uint64_t la);
 };
+
+/* INVPCID types (SDM vol. 2, INVPCID). */
+#define X86_EMU_INVPCID_ADDRESS     0 /* one address of one PCID */
+#define X86_EMU_INVPCID_SINGLE      1 /* one PCID, globals kept */
+#define X86_EMU_INVPCID_ALL_GLOBAL  2 /* every PCID, globals too */
+#define X86_EMU_INVPCID_ALL         3 /* every PCID, globals kept */
 
 /* Per-call settings and results. */
 struct x86_emu_ctx {

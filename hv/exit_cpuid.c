@@ -7,8 +7,6 @@
  *   SVM (0x80000001 ECX.SVM, leaf 0x8000000A zeroed) and SKINIT: no nested
  *     virtualization; the SVM instructions raise #UD in the guest.
  *   VMX: never offered on AMD; cleared in case.
- *   PCID and INVPCID: the shadow engine keeps no per-PCID state yet, and
- *     INVPCID is not intercepted.
  *   CET shadow stacks and IBT (leaf 7 ECX.CET_SS, EDX.CET_IBT), and the
  *     supervisor XSAVE components (leaf 0xD subleaf 1 ECX/EDX, the IA32_XSS
  *     bits): shadow-stack pages are not shadowed specially.
@@ -32,6 +30,10 @@
  * Kept: PKU (the engine checks protection keys), LA57 (5-level shadow),
  *   1 GiB pages, NX, SMEP, SMAP, UMIP, XSAVE and its user components (the
  *   host never touches vector state; XSETBV runs natively).
+ * Offered whatever the CPU has: PCID (leaf 1 ECX bit 17) and INVPCID (leaf
+ *   7 EBX bit 10).  The shadow runs without PCIDs: CR4.PCIDE and the PCID
+ *   in CR3 are the guest's alone (every CR3 and CR4 access exits), and
+ *   INVPCID is emulated as a flush of at least what it asks (exit_cr.c).
  * Added: the hypervisor-present bit (leaf 1 ECX bit 31) and leaf
  *   0x40000000 = { max leaf 0x40000000, "UmbraShadow!" }; leaves
  *   0x40000001-0x7FFFFFFF read as zero.
@@ -83,16 +85,16 @@ void exit_cpuid(struct vcpu *v)
 	}
 	switch (leaf) {
 	case CPUID_LEAF_FEATURES:
-		r.ecx &= ~(uint32_t)(CPUID_1_ECX_VMX | CPUID_1_ECX_PCID |
-				     CPUID_1_ECX_OSXSAVE | CPUID_1_ECX_X2APIC |
-				     CPUID_1_ECX_MONITOR | CPUID_1_ECX_PDCM);
+		r.ecx &= ~(uint32_t)(CPUID_1_ECX_VMX | CPUID_1_ECX_OSXSAVE |
+				     CPUID_1_ECX_X2APIC | CPUID_1_ECX_MONITOR |
+				     CPUID_1_ECX_PDCM);
 		if (v->cr.cr4 & CR4_OSXSAVE)
 			r.ecx |= CPUID_1_ECX_OSXSAVE;
-		r.ecx |= CPUID_1_ECX_HYPERVISOR;
+		r.ecx |= CPUID_1_ECX_HYPERVISOR | CPUID_1_ECX_PCID;
 		break;
 	case CPUID_LEAF_EXT_FEATURES:
 		if (sub == 0) {
-			r.ebx &= ~(uint32_t)CPUID_7_EBX_INVPCID;
+			r.ebx |= CPUID_7_EBX_INVPCID;
 			r.ecx &= ~(uint32_t)(CPUID_7_ECX_CET_SS |
 					     CPUID_7_ECX_OSPKE);
 			r.edx &= ~(uint32_t)CPUID_7_EDX_CET_IBT;

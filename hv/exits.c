@@ -5,6 +5,7 @@
 
 #include "console.h"
 #include "string.h"
+#include "umbra/x86.h"
 
 #define N16(prefix, suffix) \
 	prefix "0" suffix, prefix "1" suffix, prefix "2" suffix, prefix "3" suffix, \
@@ -41,7 +42,7 @@ static const char *const names[EXIT_TABLE_SIZE + 1] = {
 	[VMEXIT_ICEBP] = "icebp", [VMEXIT_WBINVD] = "wbinvd",
 	[VMEXIT_MONITOR] = "monitor", [VMEXIT_MWAIT] = "mwait",
 	[0x8C] = "mwait_armed", [VMEXIT_XSETBV] = "xsetbv", [0x8E] = "rdpru",
-	[0x8F] = "efer_write_trap",
+	[0x8F] = "efer_write_trap", [VMEXIT_INVPCID] = "invpcid",
 	[EXIT_STATS_OTHER] = "other",
 };
 
@@ -68,13 +69,15 @@ static exit_handler_fn *const dispatch[EXIT_TABLE_SIZE] = {
 	[VMEXIT_CR_WRITE(0)] = exit_cr_write,
 	[VMEXIT_CR_WRITE(3)] = exit_cr_write,
 	[VMEXIT_CR_WRITE(4)] = exit_cr_write,
-	[VMEXIT_EXCEPTION(14)] = exit_page_fault,
+	[VMEXIT_EXCEPTION(X86_VEC_UD)] = exit_invalid_opcode,
+	[VMEXIT_EXCEPTION(X86_VEC_PF)] = exit_page_fault,
 	[VMEXIT_CPUID] = exit_cpuid,
 	[VMEXIT_INVD] = exit_invd,
 	[VMEXIT_HLT] = exit_hlt,
 	[VMEXIT_INTR] = exit_intr,
 	[VMEXIT_INVLPG] = exit_invlpg,
 	[VMEXIT_INVLPGA] = exit_svm_insn,
+	[VMEXIT_INVPCID] = exit_invpcid,
 	[VMEXIT_IOIO] = exit_ioio,
 	[VMEXIT_MSR] = exit_msr,
 	[VMEXIT_TASK_SWITCH] = exit_task_switch,

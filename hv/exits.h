@@ -52,6 +52,7 @@
 #define VMEXIT_MONITOR      0x8Au
 #define VMEXIT_MWAIT        0x8Bu
 #define VMEXIT_XSETBV       0x8Du
+#define VMEXIT_INVPCID      0xA2u
 #define VMEXIT_NPF          0x400u
 /* VMRUN failed its consistency checks: written as 64-bit -1 (QEMU) or
  * 32-bit -1; compare the low 32 bits. */
@@ -59,7 +60,7 @@
 
 /* Exit codes below this index the dispatch table and the statistics;
  * everything else (NPF, AVIC, INVALID) is counted as "other". */
-#define EXIT_TABLE_SIZE 0xA0u
+#define EXIT_TABLE_SIZE 0xA3u
 #define EXIT_STATS_OTHER EXIT_TABLE_SIZE
 
 struct vcpu;
@@ -71,7 +72,8 @@ exit_handler_fn *exit_handler(uint64_t code);
 const char *exit_name(uint64_t code);
 
 /* The handlers, one file per family (exit_*.c). */
-exit_handler_fn exit_cr_read, exit_cr_write, exit_invlpg;
+exit_handler_fn exit_cr_read, exit_cr_write, exit_invlpg, exit_invpcid;
+exit_handler_fn exit_invalid_opcode;
 exit_handler_fn exit_page_fault;
 exit_handler_fn exit_ioio;
 exit_handler_fn exit_msr;

@@ -3,7 +3,16 @@
  *
  * Intercepted, because the shadow engine must see every paging event:
  *   CR0, CR3, CR4 reads and writes (the guest sees its own values, the CPU
- *   runs on the shadow's), INVLPG, #PF, EFER reads and writes.
+ *   runs on the shadow's), #PF, EFER reads and writes.
+ * Not intercepted unless asked (invlpg=exit): INVLPG.  The shadow never
+ *   lags the guest's tables (every write to a shadowed table is applied at
+ *   once, with a full TLB flush whenever a present shadow entry changes),
+ *   so all a guest INVLPG has left to do is drop the address from the TLB,
+ *   which the instruction itself does on the shadow's translation.
+ * Intercepted because Umbra virtualizes PCIDs (the shadow runs without
+ *   them): INVPCID, by its own intercept when the CPU has the instruction,
+ *   else by intercepting #UD (the CPU's answer to it), which exit_cr.c
+ *   emulates when it was INVPCID and reflects otherwise.
  * Intercepted, because they would leak or break the host:
  *   CPUID (SVM hidden, hypervisor bit set), every SVM instruction (VMRUN,
  *   VMLOAD, VMSAVE, STGI, CLGI, SKINIT, INVLPGA: they take host-physical
@@ -20,6 +29,7 @@
  */
 #include "intercepts.h"
 
+#include "cmdline.h"
 #include "cpu.h"
 #include "hostmap.h"
 #include "panic.h"
@@ -85,11 +95,16 @@ void intercepts_init(struct vmcb *vmcb)
 			     INTERCEPT_CR_READ(4) | INTERCEPT_CR_WRITE(0) |
 			     INTERCEPT_CR_WRITE(3) | INTERCEPT_CR_WRITE(4);
 	vmcb->intercept_exceptions = INTERCEPT_EXC(X86_VEC_PF);
+	if (cpuid(CPUID_LEAF_EXT_FEATURES, 0).ebx & CPUID_7_EBX_INVPCID)
+		vmcb->intercept_misc3 = INTERCEPT3_INVPCID;
+	else
+		vmcb->intercept_exceptions |= INTERCEPT_EXC(X86_VEC_UD);
 	vmcb->intercept_misc1 = INTERCEPT1_CPUID | INTERCEPT1_INVD |
-				INTERCEPT1_HLT | INTERCEPT1_INVLPG |
-				INTERCEPT1_INVLPGA | INTERCEPT1_IOIO_PROT |
-				INTERCEPT1_MSR_PROT | INTERCEPT1_TASK_SWITCH |
-				INTERCEPT1_SHUTDOWN;
+				INTERCEPT1_HLT | INTERCEPT1_INVLPGA |
+				INTERCEPT1_IOIO_PROT | INTERCEPT1_MSR_PROT |
+				INTERCEPT1_TASK_SWITCH | INTERCEPT1_SHUTDOWN;
+	if (hv_opt.invlpg_exit)
+		vmcb->intercept_misc1 |= INTERCEPT1_INVLPG;
 	vmcb->intercept_misc2 = INTERCEPT2_VMRUN | INTERCEPT2_VMMCALL |
 				INTERCEPT2_VMLOAD | INTERCEPT2_VMSAVE |
 				INTERCEPT2_STGI | INTERCEPT2_CLGI |

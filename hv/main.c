@@ -50,10 +50,11 @@ static void print_boot_summary(const struct boot_info *bi)
 	log_info("Umbra shadow-paging hypervisor; host RAM %llu MiB, %llu MiB free",
 		 (unsigned long long)(pmm_ram_end() >> 20),
 		 (unsigned long long)((pmm_free_pages() << PAGE_SHIFT) >> 20));
-	log_debug("options: mem=%lluK pool=%u log=%u stats=%u audit=%llu",
+	log_debug("options: mem=%lluK pool=%u log=%u stats=%u audit=%llu invlpg=%s",
 		  (unsigned long long)(hv_opt.guest_mem >> 10),
 		  hv_opt.pool_pages, hv_opt.log_level, hv_opt.stats,
-		  (unsigned long long)hv_opt.audit_every);
+		  (unsigned long long)hv_opt.audit_every,
+		  hv_opt.invlpg_exit ? "exit" : "native");
 	for (unsigned i = 0; i < bi->n_modules; i++)
 		log_debug("module %u: [%#llx, %#llx) '%s'", i,
 			  (unsigned long long)bi->module[i].start,

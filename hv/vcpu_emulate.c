@@ -19,6 +19,10 @@
 #define MAX_ACCESS      16u   /* the emulator's largest access (CMPXCHG16B) */
 #define OPEN_BUS        0xFF  /* what reads of nothing return on a PC */
 #define MMIO_WARN_LIMIT 8
+/* With CR4.PCIDE: CR3 bits 11-0 are the PCID, and bit 63 of a value moved
+ * to CR3 asks not to flush that PCID's translations (never stored). */
+#define CR3_PCID_MASK   0xFFFull
+#define CR3_NO_FLUSH    UMBRA_BIT(63)
 
 /* What one call knows beyond the vCPU. */
 struct emu_call {
@@ -283,7 +287,10 @@ static uint64_t cr4_allowed(void)
 			allowed |= X86_CR4_PKE;
 		if (l7.ecx & CPUID_7_ECX_LA57)
 			allowed |= X86_CR4_LA57;
-		/* PCIDE and CET stay out: CPUID hides them (exit_cpuid.c). */
+		/* PCIDE is Umbra's own (the shadow never uses PCIDs), so
+		 * the host need not have it.  CET stays out: CPUID hides it
+		 * (exit_cpuid.c). */
+		allowed |= X86_CR4_PCIDE;
 	}
 	return allowed;
 }
@@ -311,6 +318,9 @@ static int guest_write_cr0(struct emu_call *c, uint64_t *value,
 		next.efer |= X86_EFER_LMA;
 		wrote |= UMBRA_WROTE_EFER;
 	}
+	/* SDM MOV CR0: PG cannot be cleared while PCIDs are on. */
+	if (!(val & X86_CR0_PG) && (v->cr.cr4 & X86_CR4_PCIDE))
+		return gp0(fault);
 	if (!(val & X86_CR0_PG) && (v->cr.efer & X86_EFER_LMA)) {
 		next.efer &= ~X86_EFER_LMA; /* leaving long mode */
 		wrote |= UMBRA_WROTE_EFER;
@@ -334,6 +344,10 @@ static int emu_write_cr(void *opaque, unsigned cr, uint64_t *value,
 	case 0:
 		return guest_write_cr0(c, value, fault);
 	case 3:
+		/* The no-flush bit: the engine flushes on every CR3 load
+		 * anyway, which the architecture allows. */
+		if (v->cr.cr4 & X86_CR4_PCIDE)
+			*value &= ~CR3_NO_FLUSH;
 		if (lma && (*value >> v->maxphyaddr))
 			return gp0(fault);
 		next.cr3 = *value;
@@ -342,6 +356,10 @@ static int emu_write_cr(void *opaque, unsigned cr, uint64_t *value,
 	case 4:
 		if ((*value & ~cr4_allowed()) ||
 		    (lma && ((*value ^ v->cr.cr4) & X86_CR4_LA57)))
+			return gp0(fault);
+		/* PCIDE turns on only in long mode, with PCID 0 current. */
+		if ((*value & ~v->cr.cr4 & X86_CR4_PCIDE) &&
+		    (!lma || (v->cr.cr3 & CR3_PCID_MASK)))
 			return gp0(fault);
 		next.cr4 = *value;
 		return vcpu_try_set_paging(v, &next, UMBRA_WROTE_CR4)
@@ -363,6 +381,20 @@ static void emu_invlpg(void *opaque, uint64_t la)
 	umbra_invlpg(c->v->mmu, la);
 }
 
+/* The shadow runs without PCIDs, so every INVPCID drops at least what was
+ * asked: one address from the TLB for type 0 (whatever its PCID), the
+ * whole TLB for the others. */
+static void emu_invpcid(void *opaque, unsigned type, uint64_t la)
+{
+	struct emu_call *c = opaque;
+
+	if (type == X86_EMU_INVPCID_ADDRESS)
+		umbra_invlpg(c->v->mmu, la);
+	else
+		umbra_flush_guest_tlb(c->v->mmu,
+				      type == X86_EMU_INVPCID_ALL_GLOBAL);
+}
+
 static const struct x86_emu_ops ops = {
 	.read = emu_read,
 	.write = emu_write,
@@ -372,6 +404,7 @@ static const struct x86_emu_ops ops = {
 	.io_out = emu_io_out,
 	.write_cr = emu_write_cr,
 	.invlpg = emu_invlpg,
+	.invpcid = emu_invpcid,
 };
 
 /* ---- one instruction ------------------------------------------------------------- */
@@ -425,6 +458,39 @@ static void inject_fault(struct vcpu *v, const struct x86_fault *f,
 	vcpu_inject_exception(v, f->vector, f->has_error_code, f->error_code);
 }
 
+/* Emulate `insn`, decoded at RIP with outcome rc, and apply the result. */
+static void emulate_decoded(struct vcpu *v, const char *why,
+			    struct x86_regs *regs, struct x86_insn *insn,
+			    struct x86_emu_ctx *ctx, enum x86_emu_result rc)
+{
+	struct emu_call *call = ctx->opaque;
+	const bool single_step = regs->rflags & X86_FLAG_TF;
+
+	if (rc == X86_EMU_DONE)
+		rc = x86_emulate(insn, regs, &ops, ctx);
+	switch (rc) {
+	case X86_EMU_DONE:
+		store_regs(v, regs);
+		v->vmcb->interrupt_shadow = 0;
+		if (single_step) {
+			v->vmcb->dr6 |= DR6_BS;
+			vcpu_inject_exception(v, VEC_DB, false, 0);
+		}
+		return;
+	case X86_EMU_REP_PARTIAL:
+		store_regs(v, regs);
+		return;
+	case X86_EMU_FAULT:
+		store_regs(v, regs);
+		inject_fault(v, &ctx->fault, ctx->message);
+		return;
+	default:
+		vcpu_fatal(v, UMBRA_EXIT_UNHANDLED, "%s: cannot emulate: %s%s%s",
+			   why, ctx->message, call->note[0] ? ": " : "",
+			   call->note);
+	}
+}
+
 void vcpu_emulate(struct vcpu *v, const char *why)
 {
 	struct x86_regs regs;
@@ -436,33 +502,23 @@ void vcpu_emulate(struct vcpu *v, const char *why)
 		 * made it exit; the guest re-executes the rest natively. */
 		.rep_page_chunks = true,
 	};
-	enum x86_emu_result rc;
-	bool single_step;
 
 	load_regs(v, &regs);
-	single_step = regs.rflags & X86_FLAG_TF;
-	rc = x86_fetch_decode(&regs, &ops, &ctx, &insn);
-	if (rc == X86_EMU_DONE)
-		rc = x86_emulate(&insn, &regs, &ops, &ctx);
-	switch (rc) {
-	case X86_EMU_DONE:
-		store_regs(v, &regs);
-		v->vmcb->interrupt_shadow = 0;
-		if (single_step) {
-			v->vmcb->dr6 |= DR6_BS;
-			vcpu_inject_exception(v, VEC_DB, false, 0);
-		}
-		return;
-	case X86_EMU_REP_PARTIAL:
-		store_regs(v, &regs);
-		return;
-	case X86_EMU_FAULT:
-		store_regs(v, &regs);
-		inject_fault(v, &ctx.fault, ctx.message);
-		return;
-	default:
-		vcpu_fatal(v, UMBRA_EXIT_UNHANDLED, "%s: cannot emulate: %s%s%s",
-			   why, ctx.message, call.note[0] ? ": " : "",
-			   call.note);
-	}
+	emulate_decoded(v, why, &regs, &insn, &ctx,
+	       x86_fetch_decode(&regs, &ops, &ctx, &insn));
+}
+
+bool vcpu_emulate_if(struct vcpu *v, unsigned mnemonic, const char *why)
+{
+	struct x86_regs regs;
+	struct x86_insn insn;
+	struct emu_call call = { .v = v, .insn = &insn };
+	struct x86_emu_ctx ctx = { .opaque = &call };
+
+	load_regs(v, &regs);
+	if (x86_fetch_decode(&regs, &ops, &ctx, &insn) != X86_EMU_DONE ||
+	    insn.mnemonic != mnemonic)
+		return false;
+	emulate_decoded(v, why, &regs, &insn, &ctx, X86_EMU_DONE);
+	return true;
 }

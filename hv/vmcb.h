@@ -162,6 +162,9 @@ _Static_assert(sizeof(struct vmcb) == 4096, "the VMCB is one page");
 #define INTERCEPT2_MWAIT      (1u << 11)
 #define INTERCEPT2_XSETBV     (1u << 13)
 
+/* Vector 5 (offset 0x014). */
+#define INTERCEPT3_INVPCID    (1u << 2)
+
 /* ---- TLB control ---- */
 #define TLB_CONTROL_NOTHING   0
 #define TLB_CONTROL_FLUSH_ALL 1 /* every ASID; the only one QEMU honours */

@@ -1,9 +1,11 @@
 /*
  * Descriptor tables: the GDT (loaded by the boot code), the TSS with the
  * ring-0 stack for traps from CPL 3, and the IDT (exception stubs 0..31,
- * and a DPL-3 gate at 0x80 through which user code hands control back).
+ * a DPL-3 gate at 0x80 through which user code hands control back, and
+ * the IRQ gates 0x20..0x2F that irq_install() adds).
  */
 #include "guest.h"
+#include "internal.h"
 
 #ifdef __x86_64__
 #define KCODE_DESC 0x00AF9A000000FFFFull /* 64-bit code, DPL 0 */
@@ -53,10 +55,7 @@ static uint64_t idt[256] __attribute__((aligned(16)));
 static struct tss tss __attribute__((aligned(16)));
 static uint8_t trap_stack[16384] __attribute__((aligned(16)));
 
-extern const uintptr_t trap_stubs[32];
-extern const uintptr_t trap_stub_syscall;
-
-static void set_gate(unsigned vec, uintptr_t handler, unsigned dpl)
+void idt_set_gate(unsigned vec, uintptr_t handler, unsigned dpl)
 {
 	uint64_t attr = 0x8E | (dpl << 5); /* present interrupt gate */
 	uint64_t lo = (handler & 0xFFFF) | ((uint64_t)SEL_KCODE << 16) |
@@ -79,7 +78,6 @@ void set_kernel_stack(uintptr_t top)
 #endif
 }
 
-void desc_init(void);
 void desc_init(void)
 {
 	uint64_t base = (uintptr_t)&tss, limit = sizeof(tss) - 1;
@@ -94,7 +92,7 @@ void desc_init(void)
 	__asm__ volatile("ltr %w0" : : "r"(SEL_TSS) : "memory");
 
 	for (unsigned v = 0; v < 32; v++)
-		set_gate(v, trap_stubs[v], 0);
-	set_gate(TRAP_SYSCALL, trap_stub_syscall, 3);
+		idt_set_gate(v, trap_stubs[v], 0);
+	idt_set_gate(TRAP_SYSCALL, trap_stub_syscall, 3);
 	__asm__ volatile("lidt %0" : : "m"(idtr) : "memory");
 }

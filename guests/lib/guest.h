@@ -56,6 +56,21 @@ int memcmp(const void *a, const void *b, size_t n);
 size_t strlen(const char *s);
 int strncmp(const char *a, const char *b, size_t n);
 
+/* FNV-1a, 32 bits: h = FNV1A_INIT, then fold in any number of buffers.
+ * Inline, so that USER_TEXT code can checksum too (on x86 a word folded
+ * in is its bytes in memory order: fnv1a(h, &w, sizeof(w))). */
+#define FNV1A_INIT  0x811c9dc5u
+#define FNV1A_PRIME 0x01000193u
+static inline __attribute__((always_inline)) uint32_t
+fnv1a(uint32_t h, const void *p, size_t n)
+{
+	const uint8_t *b = (const uint8_t *)p;
+
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ b[i]) * FNV1A_PRIME;
+	return h;
+}
+
 /* ---- the multiboot information (physical address, from EBX at entry) ---- */
 extern uint32_t mb_info_addr;
 
@@ -104,8 +119,9 @@ struct trap_info {
 /*
  * A hook consulted for every trap before the default handling; return true
  * to resume the interrupted code (the frame may be edited).  NULL by
- * default.  The default handling resumes at the innermost try_call() or
- * run_user(), and panics when there is none.
+ * default.  The default handling resumes at the innermost try_call(),
+ * run_user() or uctx_run() (user.h), and panics when there is none.  IRQs
+ * (irq.h) never reach the hook.
  */
 extern bool (*trap_hook)(struct trap_frame *tf);
 

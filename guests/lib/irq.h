@@ -10,6 +10,7 @@
 #include "guest.h"
 
 #define PIC_VECTOR_BASE 0x20
+#define IRQ_LINES       16 /* IRQ 0..15: vectors 0x20..0x2F */
 #define IRQ_TIMER       0
 
 /* Remap both PICs (IRQ n -> vector 0x20 + n) and mask every IRQ. */
@@ -25,7 +26,7 @@ uint16_t pic_irr(void);
  * (count and EOI only; useful with uctx_run, which reports the vector). */
 typedef void irq_handler_fn(unsigned irq);
 void irq_install(unsigned irq, irq_handler_fn *fn);
-extern volatile unsigned irq_count[16];
+extern volatile unsigned irq_count[IRQ_LINES];
 
 /* Program PIT channel 0 as a rate generator at hz (19..1193182) and
  * unmask IRQ 0 (pic_init first). */

@@ -25,14 +25,19 @@
 
 /* ---- physical pages --------------------------------------------------- */
 
-/* Collect the free RAM from the multiboot memory map: usable ranges above
- * the image, the multiboot information and the modules, below the
- * identity-map limit.  Called once, before any other page_* call. */
+/* Collect the free RAM from the multiboot memory map (or mem_upper): usable
+ * ranges above the first MiB, minus the image, the multiboot information
+ * (with its command line, memory map and modules), below the identity-map
+ * limit (64-bit flavour: 1 GiB; 32-bit: 4 GiB).  Called once, before any
+ * other page_* call (a second call panics).  Once a guest enables its own
+ * paging it must identity-map [0, page_ram_end()): frames are zeroed, and
+ * tables built, through their physical addresses. */
 void page_init(void);
 /* A zeroed frame, or 0 when memory is exhausted. */
 uint64_t page_try_alloc(void);
 /* A zeroed frame; panics (with the count in use) when memory is exhausted. */
 uint64_t page_alloc(void);
+/* Panics unless pa is a frame page_alloc handed out and not freed since. */
 void page_free(uint64_t pa);
 /* Frames free now / handed out now. */
 uint64_t page_free_count(void);
@@ -74,16 +79,20 @@ bool pt_init(struct pt *pt, enum pt_mode mode);
 /*
  * Map [va, va + size) to pa with one leaf of that size (4 KiB, 2 MiB, 4 MiB
  * or 1 GiB, as the mode allows; va and pa aligned to it).  flags are the
- * leaf's X86_PTE_* bits besides the address (PS is added for large
- * leaves).  Missing tables on the way are allocated, and their entries
- * get P | RW | US
- * so the leaf decides the access; PAE PDPTEs get P only.  Returns false
- * when out of memory or when a large leaf already covers va at a higher
- * level.  An existing leaf at the same place is replaced.
+ * leaf's X86_PTE_* bits besides the address, X86_PTE_P included (PS is
+ * added for large leaves); they must not touch the address bits.  Missing
+ * tables on the way are allocated, and their entries get P | RW | US so
+ * the leaf decides the access; PAE PDPTEs get P only.  Returns false when
+ * out of memory, when a large leaf already covers va at a higher level, or
+ * when the arguments do not fit the mode (size, alignment, va beyond 4 GiB
+ * or non-canonical, pa beyond 4 GiB for a 32-bit 4 KiB leaf or 1 TiB for a
+ * PSE-36 one, 1 GiB without cpu_has_1g()).  An existing leaf at the same
+ * place is replaced; a table there is freed (its tables, not the frames).
  */
 bool pt_map(struct pt *pt, uint64_t va, uint64_t pa, uint64_t size,
 	    uint64_t flags);
-/* Map [va, va + len) to [pa, pa + len) with the largest leaves that fit. */
+/* Map [va, va + len) to [pa, pa + len) with the largest leaves that fit
+ * (all 4 KiB aligned); on false, what was mapped before the failure stays. */
 bool pt_map_range(struct pt *pt, uint64_t va, uint64_t pa, uint64_t len,
 		  uint64_t flags);
 
@@ -128,8 +137,11 @@ uint64_t pt_cr3(const struct pt *pt, uint16_t pcid);
  * state this library boots in: 32-bit flavour from paging off (or from
  * another 32-bit/PAE mode: paging is turned off and on again); 64-bit
  * flavour from long mode with 4 or 5 levels (paging_reenter when LA57
- * changes).  cr4_extra bits (PGE, SMEP, ...) are ORed into CR4.  The code,
- * stack and pt's own tables must be identity-mapped by pt.  Returns false
+ * changes).  CR4's mode bits (PSE, PAE, LA57) are set for the mode, the
+ * others kept, and cr4_extra bits (PGE, SMEP, ...) are ORed in; EFER.NXE
+ * is set when the CPU has NX (so X86_PTE_NX works).  The code, stack,
+ * descriptor tables and pt's own tables must be identity-mapped by pt
+ * (LA57 changes: below 4 GiB).  Returns false
  * when the CPU lacks the mode (PT_MODE_LONG5 without LA57, or a 64-bit mode
  * in the 32-bit flavour and vice versa).
  */

@@ -1,10 +1,9 @@
 /* The C entry of both flavours, called by boot32.S / boot64.S. */
 #include "guest.h"
+#include "internal.h"
 #include "multiboot.h"
 
 void lib_start(uint32_t magic, uint32_t info);
-void desc_init(void);
-void cmdline_set(const char *s);
 
 uint32_t mb_info_addr;
 

@@ -1,6 +1,6 @@
 /*
- * 32-bit flavour: exception stubs, the DPL-3 gate, setjmp/longjmp and the
- * iret to CPL 3.  Every stub pushes (error code or 0, vector) and joins
+ * 32-bit flavour: exception and IRQ stubs, the DPL-3 gate, setjmp/longjmp
+ * and the entry to CPL 3.  Every stub pushes (error code or 0, vector) and joins
  * trap_common, which saves the registers, loads the kernel data segments
  * and calls trap_dispatch(struct trap_frame *).
  */
@@ -20,6 +20,10 @@ trap_stub_\vec:
 .irp v, 0,1,2,3,4,5,6,7,9,15,16,18,19,20,22,23,24,25,26,27,28,31,128
 	STUB \v, 0
 .endr
+/* The PIC's IRQs 0..15 (vectors 0x20..0x2F after pic_init). */
+.irp v, 32,33,34,35,36,37,38,39,40,41,42,43,44,45,46,47
+	STUB \v, 0
+.endr
 .irp v, 8,10,11,12,13,14,17,21,29,30
 	STUB \v, 1
 .endr
@@ -36,6 +40,7 @@ trap_common:
 	cld
 	call trap_dispatch
 	add $4, %esp
+trap_return:
 	pop %es
 	pop %ds
 	popa
@@ -52,6 +57,11 @@ trap_stubs:
 	.globl trap_stub_syscall
 trap_stub_syscall:
 	.long trap_stub_128
+	.globl irq_stubs
+irq_stubs:
+.irp v, 32,33,34,35,36,37,38,39,40,41,42,43,44,45,46,47
+	.long trap_stub_\v
+.endr
 
 	.text
 /* int lib_setjmp(struct jmp_ctx *c) */
@@ -93,22 +103,11 @@ lib_longjmp:
 	popf
 	jmp *20(%edx)
 
-/* void lib_enter_user(entry, sp, flags, a0, a1): iret to CPL 3 with a0 in
- * eax and a1 in edx, user data segments loaded. */
-	.globl lib_enter_user
-lib_enter_user:
-	mov 4(%esp), %ecx		/* entry */
-	mov 8(%esp), %ebx		/* user sp */
-	mov 12(%esp), %esi		/* flags */
-	mov 16(%esp), %eax		/* a0 */
-	mov 20(%esp), %edx		/* a1 */
-	mov $0x23, %di
-	mov %di, %ds
-	mov %di, %es
-	pushl $0x23
-	push %ebx
-	push %esi
-	pushl $0x1b
-	push %ecx
-	iret
+/* void lib_uctx_enter(struct trap_frame *tf): the frame becomes the
+ * stack, and trap_common's exit path loads it (IRET to CPL 3 pops the
+ * user ESP and SS too). */
+	.globl lib_uctx_enter
+lib_uctx_enter:
+	mov 4(%esp), %esp
+	jmp trap_return
 	.section .note.GNU-stack, "", @progbits

@@ -1,6 +1,6 @@
 /*
- * 64-bit flavour: exception stubs, the DPL-3 gate, setjmp/longjmp and the
- * iret to CPL 3.  Every stub pushes (error code or 0, vector) and joins
+ * 64-bit flavour: exception and IRQ stubs, the DPL-3 gate, setjmp/longjmp
+ * and the entry to CPL 3.  Every stub pushes (error code or 0, vector) and joins
  * trap_common, which saves the general registers and calls
  * trap_dispatch(struct trap_frame *).
  */
@@ -18,6 +18,10 @@ trap_stub_\vec:
 .endm
 
 .irp v, 0,1,2,3,4,5,6,7,9,15,16,18,19,20,22,23,24,25,26,27,28,31,128
+	STUB \v, 0
+.endr
+/* The PIC's IRQs 0..15 (vectors 0x20..0x2F after pic_init). */
+.irp v, 32,33,34,35,36,37,38,39,40,41,42,43,44,45,46,47
 	STUB \v, 0
 .endr
 .irp v, 8,10,11,12,13,14,17,21,29,30
@@ -43,6 +47,7 @@ trap_common:
 	mov %rsp, %rdi
 	cld
 	call trap_dispatch
+trap_return:
 	pop %r15
 	pop %r14
 	pop %r13
@@ -71,6 +76,11 @@ trap_stubs:
 	.globl trap_stub_syscall
 trap_stub_syscall:
 	.quad trap_stub_128
+	.globl irq_stubs
+irq_stubs:
+.irp v, 32,33,34,35,36,37,38,39,40,41,42,43,44,45,46,47
+	.quad trap_stub_\v
+.endr
 
 	.text
 /* int lib_setjmp(struct jmp_ctx *c) */
@@ -113,19 +123,10 @@ lib_longjmp:
 	inc %eax
 1:	jmp *56(%rdi)
 
-/* void lib_enter_user(entry, sp, flags, a0, a1): iretq to CPL 3 with
- * a0 in rdi and a1 in rsi. */
-	.globl lib_enter_user
-lib_enter_user:
-	pushq $0x23
-	push %rsi
-	push %rdx
-	pushq $0x1b
-	push %rdi
-	mov %rcx, %rdi
-	mov %r8, %rsi
-	xor %eax, %eax
-	xor %edx, %edx
-	xor %ecx, %ecx
-	iretq
+/* void lib_uctx_enter(struct trap_frame *tf): the frame becomes the
+ * stack, and trap_common's exit path loads it. */
+	.globl lib_uctx_enter
+lib_uctx_enter:
+	mov %rdi, %rsp
+	jmp trap_return
 	.section .note.GNU-stack, "", @progbits

@@ -34,7 +34,10 @@ void uctx_init(struct uctx *u, uintptr_t entry, uintptr_t sp,
  * sent).  u->tf then holds the user registers at that point (for a fault:
  * RIP of the faulting instruction; for a system call or an interrupt: the
  * next one), so calling uctx_run(u) again resumes it; the kernel may edit
- * u->tf in between (system call results, a new RIP for exec).
+ * u->tf in between (system call results, a new RIP for exec; CS, SS and the
+ * IOPL/NT/VM flags are forced to user values on the way in).  A fault on
+ * the way in (e.g. Intel's #GP for a non-canonical RIP) returns its vector and
+ * leaves u->tf as it was.  trap_hook is consulted for exceptions first.
  */
 uint32_t uctx_run(struct uctx *u, struct trap_info *info);
 

@@ -1,22 +1,14 @@
 /*
- * libcheck: a smoke test of the guest library itself.  Checks serial
- * output, try_call() recovery from #UD and #PF/#GP, a trip to CPL 3 and
- * back through the int 0x80 gate, a fault at CPL 3, and (64-bit) leaving
- * and re-entering long mode with paging_reenter().
+ * libcheck: a test of the guest library itself.  Checks serial output,
+ * try_call() recovery from #UD and #PF/#GP, a trip to CPL 3 and back
+ * through the int 0x80 gate, a fault at CPL 3, (64-bit) leaving and
+ * re-entering long mode with paging_reenter(); then, unless `smoke=1` is
+ * on the command line, the page allocator, the page-table builders and
+ * user contexts (check_*.c).
  */
-#include "guest.h"
+#include "libcheck.h"
 
-static int failures;
-
-#define CHECK(cond, ...)                                                    \
-	do {                                                                \
-		if (!(cond)) {                                              \
-			kprintf("libcheck: FAIL %s:%d: ", __FILE__, __LINE__); \
-			kprintf(__VA_ARGS__);                               \
-			kprintf("\n");                                      \
-			failures++;                                         \
-		}                                                           \
-	} while (0)
+int failures;
 
 static void do_ud2(void *arg)
 {
@@ -96,6 +88,11 @@ int guest_main(void)
 	v = run_user((uintptr_t)user_entry, usp, 0, 0, 0, &ti);
 	CHECK(v == TRAP_SYSCALL, "user trip after reenter: vector %#x", v);
 #endif
+	if (!cmdline_get_u64("smoke", 0)) {
+		check_pages();
+		check_page_tables();
+		check_uctx();
+	}
 	kprintf("libcheck: %s\n", failures ? "FAILED" : "ok");
 	return failures != 0;
 }

@@ -79,6 +79,7 @@
 #define X86_PFEC_PK   UMBRA_BIT(5)
 
 /* ---- exception vectors ------------------------------------------------- */
+#define X86_VEC_UD 6
 #define X86_VEC_SS 12
 #define X86_VEC_GP 13
 #define X86_VEC_PF 14

@@ -927,6 +927,43 @@ static void test_virt_handler_holds_against_prefetched_leaves(void **state)
 	hw_fini(&w.hw);
 }
 
+/* A fault on a guest large page builds a group of neighbouring leaves
+ * (engine/fault.c, prefetch_direct): those must obey virtual handlers. */
+static void test_virt_handler_holds_against_large_page_prefetch(void **state)
+{
+	struct world w;
+	struct umbra_handler all, wr;
+	struct rec rec = { .reply = 0 };
+	const uint64_t big = TEST_VA + 0x200000;
+
+	(void)state;
+	world_init(&w, UMBRA_MODE_LONG4);
+	gpt_set_raw(&w.g, big, 2, DATA_GPA | LEAF_FLAGS | X86_PTE_PS);
+	load(&w, &w.g);
+	handler_init(&all, UMBRA_HANDLER_ALL, &rec);
+	handler_init(&wr, UMBRA_HANDLER_WRITE, &rec);
+	assert_int_equal(umbra_virt_handler_register(w.hw.mmu, &all,
+						     gpt_cr3(&w.g),
+						     big + 3 * PAGE, PAGE),
+			 UMBRA_OK);
+	assert_int_equal(umbra_virt_handler_register(w.hw.mmu, &wr,
+						     gpt_cr3(&w.g),
+						     big + 5 * PAGE, PAGE),
+			 UMBRA_OK);
+	assert_int_equal(access(&w, big + 2 * PAGE, UMBRA_ACCESS_WRITE, 1).outcome,
+			 HW_OK);
+	assert_int_equal(access(&w, big + 3 * PAGE, UMBRA_ACCESS_READ, 0).outcome,
+			 HW_HANDLER);
+	assert_int_equal(access(&w, big + 5 * PAGE, UMBRA_ACCESS_READ, 0).outcome,
+			 HW_OK);
+	assert_int_equal(access(&w, big + 5 * PAGE, UMBRA_ACCESS_WRITE, 2).outcome,
+			 HW_HANDLER);
+	assert_int_equal(access(&w, big + 6 * PAGE, UMBRA_ACCESS_WRITE, 3).outcome,
+			 HW_OK);
+	assert_int_equal(rec.calls, 2);
+	hw_fini(&w.hw);
+}
+
 /*
  * PAE: two PDPTs with the same four entries are two address spaces to the
  * embedder (two CR3 values), but one shadow to the engine: a CR3 load
@@ -1218,6 +1255,7 @@ int main(void)
 		cmocka_unit_test(test_virt_handler_for_all_spaces),
 		cmocka_unit_test(test_virt_handler_holds_against_aliases_in_its_space),
 		cmocka_unit_test(test_virt_handler_holds_against_prefetched_leaves),
+		cmocka_unit_test(test_virt_handler_holds_against_large_page_prefetch),
 		cmocka_unit_test(test_virt_handler_holds_across_pae_cr3_loads_keeping_the_roots),
 		cmocka_unit_test(test_handlers_registered_and_removed_while_the_guest_runs),
 	};

@@ -1450,6 +1450,50 @@ static void test_large_pages_long_mode(void **state)
 }
 
 /*
+ * The first fault on a guest large page builds its aligned group of 16
+ * leaves (engine/fault.c, prefetch_direct): the rest of the group costs no
+ * fault, the next group one.  A clean large page's group is read-only:
+ * the write that dirties the page faults once, then the whole group of the
+ * dirty page's shadow is writable.
+ */
+static void test_large_page_fault_prefetches_its_group(void **state)
+{
+	static struct world w; /* static: freed by free_worlds() on failure */
+	const unsigned group = 16;
+	uint64_t big, pd;
+	unsigned i;
+
+	(void)state;
+	world_init(&w, UMBRA_MODE_LONG4, POOL_PAGES);
+	big = w.user_va + MB2;
+	pd = table_of(&w.g, w.user_va, 2);
+	hw_gwrite_raw(&w.hw, pd + 8, 8, LARGE_GPA | PTE_P | PTE_W | PTE_U | PTE_PS);
+	for (i = 0; i <= group; i++)
+		hw_gwrite_raw(&w.hw, LARGE_GPA + i * PAGE + 8, 8, 0x9000 + i);
+	START(&w, &w.g);
+
+	snap(&w);
+	EXPECT_READ(&w, big + 3 * PAGE + 8, 3, 0x9003);
+	EXPECT_DELTA(&w, fault_fixed, 1);
+	snap(&w);
+	for (i = 0; i < group; i++)
+		EXPECT_READ(&w, big + i * PAGE + 8, 3, 0x9000 + i);
+	EXPECT_DELTA(&w, fault_fixed, 0);
+	snap(&w);
+	WRITE_OK(&w, big + 4 * PAGE, 3, 0x4444);
+	EXPECT_DELTA(&w, fault_fixed, 1);
+	CHECK_EQ(hw_gread(&w.hw, pd + 8, 8) & (PTE_A | PTE_D), PTE_A | PTE_D);
+	snap(&w);
+	WRITE_OK(&w, big + 7 * PAGE, 3, 0x7777);
+	EXPECT_READ(&w, big + 9 * PAGE + 8, 3, 0x9009);
+	EXPECT_DELTA(&w, fault_fixed, 0);
+	snap(&w);
+	EXPECT_READ(&w, big + group * PAGE + 8, 3, 0x9000 + group);
+	EXPECT_DELTA(&w, fault_fixed, 1);
+	world_fini(&w);
+}
+
+/*
  * Protection keys on large pages: two 2 MiB PDEs map the same frames with
  * different keys.  Each translation must be checked against its own key,
  * whichever of them built the shadow of those frames first.
@@ -2507,6 +2551,7 @@ int main(void)
 		T(test_cve_2021_38198_supervisor_window_first),
 		T(test_same_frame_table_and_data),
 		T(test_large_pages_long_mode),
+		T(test_large_page_fault_prefetches_its_group),
 		T(test_large_pages_same_frame_different_pkeys),
 		T(test_large_pages_32bit_pse),
 		T(test_32bit_quadrants),

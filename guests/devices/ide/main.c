@@ -9,7 +9,7 @@
  *
  * Attach a disk: QEMU `-drive file=IMG,format=raw,if=ide,index=0`.
  */
-#include "../common/dev.h"
+#include "irq.h"
 
 #define IDE_DATA    0x1F0
 #define IDE_ERROR   0x1F1

@@ -9,7 +9,7 @@
  * then in normal mode (a line sent by THRE interrupts only).  The output
  * is deterministic: the same natively and under Umbra.
  */
-#include "../common/dev.h"
+#include "irq.h"
 
 #define COM1 0x3f8
 #define UART_RBR (COM1 + 0)
@@ -25,7 +25,6 @@
 #define MCR_OUT2 0x08
 #define MCR_LOOP 0x10
 
-#define PIT_HZ 1193182u
 #define TICK_HZ 1000u
 
 static int failures;
@@ -50,28 +49,13 @@ static void on_timer(unsigned irq)
 	ticks++;
 }
 
-static void pit_start(unsigned hz)
-{
-	unsigned div = (PIT_HZ + hz / 2) / hz;
-
-	outb(0x43, 0x34); /* channel 0, lobyte/hibyte, mode 2 (rate generator) */
-	outb(0x40, div & 0xFF);
-	outb(0x40, div >> 8);
-}
-
-static void pit_stop(void)
-{
-	outb(0x43, 0x30); /* channel 0, mode 0, no count written: stops */
-}
-
 static void test_timer(unsigned n)
 {
 	unsigned halts = 0, before, spins;
 
 	ticks = 0;
-	irq_install(0, on_timer);
-	pit_start(TICK_HZ);
-	pic_unmask(0);
+	irq_install(IRQ_TIMER, on_timer);
+	pit_start(TICK_HZ); /* unmasks IRQ 0 */
 	while (ticks < n && halts < 100 * n) {
 		wait_for_interrupt();
 		halts++;
@@ -93,8 +77,7 @@ static void test_timer(unsigned n)
 	CHECK(ticks == before + 1, "STI took %u ticks, want 1", ticks - before);
 	kprintf("timer: taken right after STI: %u\n", ticks - before);
 
-	pic_mask(0);
-	pit_stop();
+	pit_stop(); /* masks IRQ 0 */
 }
 
 /* ---- UART ------------------------------------------------------------------- */

@@ -16,6 +16,12 @@
  * checksum of the data.  One line per check; nothing printed depends on the
  * QEMU deviations in tests/conformance/DEVIATIONS.md (no reserved-bit
  * faults, no PDPTE values, no 1 GiB pages, no non-canonical accesses).
+ *
+ * With the argument pcid=1, PCID checks (pcid_checks): the 32-bit flavour
+ * that CR4.PCIDE needs long mode, the 64-bit one (after 4-level paging)
+ * CR3 with PCIDs and bit 63 and INVPCID.  They print different lines where
+ * CPUID offers PCID (Umbra, which virtualizes it) and where it does not
+ * (QEMU's TCG), so they are not part of the default, compared output.
  */
 #include "guest.h"
 
@@ -40,6 +46,7 @@
 #define CR4_SMEP (1ul << 20)
 #define CR4_SMAP (1ul << 21)
 #define CR4_PKE  (1ul << 22)
+#define CR4_PCIDE (1ul << 17)
 #define MSR_EFER 0xC0000080u
 #define EFER_NXE (1ull << 11)
 
@@ -543,6 +550,206 @@ static void run_checks(void)
 	}
 }
 
+/* ---- PCIDs ------------------------------------------------------------------ */
+static void do_write_cr4(void *p)
+{
+	write_cr4(*(unsigned long *)p);
+}
+
+#define CPUID_1_ECX_PCID    (1u << 17)
+#define CPUID_7_EBX_INVPCID (1u << 10)
+
+static bool cpu_has_pcid(void)
+{
+	return cpuid(1, 0).ecx & CPUID_1_ECX_PCID;
+}
+
+static bool cpu_has_invpcid(void)
+{
+	return cpuid(0, 0).eax >= 7 && (cpuid(7, 0).ebx & CPUID_7_EBX_INVPCID);
+}
+
+static void print_pcid_offer(void)
+{
+	kprintf("pagemodes: pcid: %s, invpcid: %s\n",
+		cpu_has_pcid() ? "offered" : "not offered",
+		cpu_has_invpcid() ? "offered" : "not offered");
+}
+
+#ifndef __x86_64__
+/* 32-bit: PCIDs offered, CR4.PCIDE still needs long mode.  (Without PCIDs,
+ * QEMU's TCG ignores a CR4.PCIDE write instead of raising #GP: not
+ * checked.) */
+static void pcid_checks(void)
+{
+	unsigned long cr4 = read_cr4() | CR4_PCIDE;
+
+	print_pcid_offer();
+	if (cpu_has_pcid())
+		chk(try_call(do_write_cr4, &cr4, NULL) == 13 &&
+		    !(read_cr4() & CR4_PCIDE), "CR4.PCIDE outside long mode: #GP");
+}
+#else
+#define CR3_NO_FLUSH (1ull << 63)
+#define INVPCID_ADDRESS    0
+#define INVPCID_SINGLE     1
+#define INVPCID_ALL_GLOBAL 2
+#define INVPCID_ALL        3
+#define NON_CANONICAL      0x8000000000000000ull
+
+struct invpcid_desc {
+	uint64_t pcid, la;
+};
+
+static struct invpcid_desc user_desc USER_DATA;
+
+struct invpcid_call {
+	unsigned long type;
+	struct invpcid_desc d;
+};
+
+static void do_invpcid(void *p)
+{
+	struct invpcid_call *c = p;
+
+	__asm__ volatile("invpcid %0, %1" : : "m"(c->d), "r"(c->type) : "memory");
+}
+
+static void do_write_cr3(void *p)
+{
+	write_cr3(*(unsigned long *)p);
+}
+
+/* The vector INVPCID raises, or TRAP_NONE. */
+static uint32_t invpcid(unsigned long type, uint64_t pcid, uint64_t la)
+{
+	struct invpcid_call c = { type, { pcid, la } };
+
+	return try_call(do_invpcid, &c, NULL);
+}
+
+static uint32_t try_cr(void (*fn)(void *), unsigned long v)
+{
+	return try_call(fn, &v, NULL);
+}
+
+/* CPL 3: INVPCID type a0 with the descriptor at a1. */
+USER_TEXT __attribute__((used, naked)) static void user_invpcid(void)
+{
+	__asm__ volatile("invpcid (%rsi), %rdi\n\t"
+			 "int $0x80\n\t"
+			 "ud2");
+}
+
+static const char *vec_name(uint32_t v)
+{
+	return v == TRAP_NONE ? "none" : v == 6 ? "#UD" : v == 13 ? "#GP" : "other";
+}
+
+/*
+ * Remap one page of as1 (PCID 1 current) in place, flush it with INVPCID
+ * `type`, and read it: the new frame must show.  Then put the old frame
+ * back the same way.
+ */
+static void invpcid_remap(unsigned long type, uint64_t pcid)
+{
+	const uint64_t va = VA_A + 12 * PG;
+	const uintptr_t e = slot(as1, va, 1);
+	const uint64_t old = eget(e);
+	const uint32_t before = rd(va);
+	const uint32_t want = *(volatile uint32_t *)pool_page(402);
+	uint32_t after, back, v1, v2;
+
+	eset(e, pool_page(402) | (old & 0xfffull) | (old & E_NX));
+	v1 = invpcid(type, pcid, va);
+	after = rd(va);
+	eset(e, old);
+	v2 = invpcid(type, pcid, va);
+	back = rd(va);
+	chk(v1 == TRAP_NONE && v2 == TRAP_NONE && after == want && back == before,
+	    "INVPCID type %lu after an in-place remap: %s, reads %#x, back %#x",
+	    type, vec_name(v1), after, back);
+}
+
+/* With PCIDs offered: CR3 with PCIDs and bit 63, INVPCID, their #GPs. */
+static void pcid_offered(bool has_invpcid)
+{
+	unsigned long cr4 = read_cr4();
+	struct trap_info ti;
+	uint32_t v, a, b;
+
+	chk(try_cr(do_write_cr3, as1 | 8) == TRAP_NONE &&
+	    try_cr(do_write_cr4, cr4 | CR4_PCIDE) == 13,
+	    "CR4.PCIDE with CR3[11:0] = 8: #GP");
+	write_cr3(as1);
+	chk(try_cr(do_write_cr4, cr4 | CR4_PCIDE) == TRAP_NONE &&
+	    (read_cr4() & CR4_PCIDE), "CR4.PCIDE set in long mode with PCID 0");
+
+	write_cr3(as2 | 5);
+	a = rd(VA_A + 64);
+	chk(read_cr3() == (as2 | 5) && a == *(volatile uint32_t *)(pool_page(402) + 64),
+	    "CR3 = as2, PCID 5: reads back PCID %lu, as2's data", read_cr3() & 0xfff);
+	write_cr3(as1 | 1 | CR3_NO_FLUSH);
+	b = rd(VA_A + 64);
+	chk(read_cr3() == (as1 | 1) && b == *(volatile uint32_t *)(pool_page(0) + 64),
+	    "CR3 = as1, PCID 1, bit 63: bit 63 not kept, as1's data");
+	chk(try_cr(do_write_cr3, as1 | 1 | (1ull << 62)) == 13 && read_cr3() == (as1 | 1),
+	    "CR3 bit 62 with PCIDE: #GP");
+
+	if (has_invpcid) {
+		invpcid_remap(INVPCID_ADDRESS, 1);
+		invpcid_remap(INVPCID_SINGLE, 1);
+		invpcid_remap(INVPCID_ALL_GLOBAL, 0);
+		invpcid_remap(INVPCID_ALL, 0);
+		v = invpcid(INVPCID_ADDRESS, 7, VA_B);
+		chk(v == TRAP_NONE, "INVPCID type 0 of another PCID: %s", vec_name(v));
+		v = invpcid(4, 0, 0);
+		chk(v == 13, "INVPCID type 4: %s", vec_name(v));
+		v = invpcid(INVPCID_SINGLE, 0x1000, 0);
+		chk(v == 13, "INVPCID descriptor bit 12: %s", vec_name(v));
+		v = invpcid(INVPCID_ADDRESS, 1, NON_CANONICAL);
+		chk(v == 13, "INVPCID type 0, non-canonical address: %s", vec_name(v));
+		user_desc = (struct invpcid_desc){ 1, 0 };
+		v = run_user((uintptr_t)user_invpcid, (uintptr_t)user_stack + sizeof(user_stack),
+			     0, INVPCID_SINGLE, (uintptr_t)&user_desc, &ti);
+		chk(v == 13, "INVPCID at CPL 3: %s", vec_name(v));
+	}
+
+	write_cr3(as1 | 1);
+	chk(try_cr(do_write_cr4, cr4) == TRAP_NONE && read_cr3() == (as1 | 1),
+	    "CR4.PCIDE cleared with PCID 1 current");
+	write_cr3(as1);
+	chk(try_cr(do_write_cr3, as1 | CR3_NO_FLUSH) == 13,
+	    "CR3 bit 63 without PCIDE: #GP");
+	if (has_invpcid) {
+		v = invpcid(INVPCID_ADDRESS, 1, VA_A);
+		chk(v == 13, "INVPCID type 0, PCID 1, PCIDE clear: %s", vec_name(v));
+		v = invpcid(INVPCID_SINGLE, 1, 0);
+		chk(v == 13, "INVPCID type 1, PCID 1, PCIDE clear: %s", vec_name(v));
+		invpcid_remap(INVPCID_ADDRESS, 0);
+		invpcid_remap(INVPCID_SINGLE, 0);
+	}
+}
+
+/* 64-bit, 4-level paging.  (Without PCIDs, QEMU's TCG ignores a
+ * CR4.PCIDE write instead of raising #GP: not checked.) */
+static void pcid_checks(void)
+{
+	const bool inv = cpu_has_invpcid();
+	uint32_t v;
+
+	print_pcid_offer();
+	if (cpu_has_pcid())
+		pcid_offered(inv);
+	if (!inv) {
+		v = invpcid(INVPCID_ALL, 0, 0);
+		chk(v == 6, "INVPCID without CPUID.INVPCID: %s", vec_name(v));
+	}
+	cur_root = as1;
+	write_cr3(as1);
+}
+#endif
+
 static void set_mode(const char *name, int lv, int es, int b, bool pdpt, bool nxe,
 		     uint64_t large, uint64_t base, uint64_t high, uint32_t s)
 {
@@ -576,6 +783,8 @@ int guest_main(void)
 	switch_to(as1);
 	write_cr0(read_cr0() | CR0_WP);
 	run_checks();
+	if (cmdline_get_u64("pcid", 0))
+		pcid_checks();
 
 	if (cpuid(0, 0).eax >= 7 && (cpuid(7, 0).ecx & (1u << 16))) {
 		set_mode("long5", 5, 8, 9, false, true, 2u << 20, 0x00f0000000000000ull,
@@ -591,6 +800,8 @@ int guest_main(void)
 	}
 #else
 	set_mode("32bit", 2, 4, 10, false, false, 4u << 20, 0x40000000ull, 0, 0x32323232u);
+	if (cmdline_get_u64("pcid", 0))
+		pcid_checks();
 	write_cr4(read_cr4() | CR4_PSE);
 	workload();
 	switch_to(as1);
