@@ -14,14 +14,14 @@ enum { D_WP, D_NXE, D_SMEP, D_SMAP, D_PK, D_LEAF, D_DIR = D_LEAF + LB_COUNT,
 
 static const uint8_t dim_values[D_COUNT] = {
 	2, 2, 2, 2, PK_VALUES, 2, 2, 2, 2, 2, 2, 2, DIR_VALUES,
-	UMBRA_LEVELS_MAX - 1, /* none, or one of the levels 3..5 */
+	UPPER_VALUES_MAX,
 };
 static const char *const dim_names[D_COUNT] = {
 	"wp", "nxe", "smep", "smap", "pk", "leaf.P", "leaf.RW", "leaf.US",
 	"leaf.A", "leaf.D", "leaf.NX", "leaf.RSV", "dir", "upper",
 };
 
-#define FEATURES 40 /* the sum of dim_values */
+#define FEATURES 43 /* the sum of dim_values */
 static uint64_t exists[FEATURES], seen[FEATURES];
 static uint8_t first_feature[D_COUNT];
 
@@ -46,7 +46,7 @@ static void features(const struct am_cfg *cfg, const struct am_combo *combo,
 	uint8_t v[D_COUNT] = {
 		[D_WP] = cfg->wp, [D_NXE] = cfg->nxe, [D_SMEP] = cfg->smep,
 		[D_SMAP] = cfg->smap, [D_PK] = cfg->pk, [D_DIR] = combo->dir,
-		[D_UPPER] = combo->upper ? combo->upper - 2 : 0,
+		[D_UPPER] = combo->upper,
 	};
 
 	for (unsigned b = 0; b < LB_COUNT; b++)

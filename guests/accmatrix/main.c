@@ -3,15 +3,16 @@
  *
  * Every combination of
  *   - control registers: CR0.WP, EFER.NXE, CR4.SMEP, CR4.SMAP, and (long
- *     mode) CR4.PKE off or on with PKRU AD/WD for the test key: 0, AD, WD,
- *     AD|WD (settings the CPU does not offer are skipped);
+ *     mode) CR4.PKE off, or on with PKRU 0, AD, WD or AD|WD for the test
+ *     leaf's key (settings the CPU does not offer are skipped);
  *   - the leaf: P, R/W, U/S, A, D, NX (PAE, long mode), one reserved bit
- *     (a 4 KiB leaf: bit MAXPHYADDR, none in 32-bit paging; a large leaf:
- *     bit 13 of a 2 MiB PDE, bit 21 of a 4 MiB PDE);
+ *     (4 KiB leaf: bit MAXPHYADDR, none in 32-bit paging; 2 MiB and 1 GiB
+ *     leaf: bit 13; 4 MiB leaf: bit 21);
  *   - the directory: R/W, U/S, NX (PAE, long mode) pointing at the page
- *     table, or PS (the directory entry is the leaf and takes the leaf
- *     bits);
- *   - long mode: R/W = 0 at none or one of the levels above the directory;
+ *     table; or PS, the directory entry being the leaf; or (long mode with
+ *     1 GiB pages) the PDPTE being the leaf;
+ *   - long mode, above the directory: nothing special, R/W = 0 at one
+ *     level (3..top), or PS = 1 at one level where it is reserved (4..top);
  *   - the access: CPL 0 / 3 x read / write / fetch x EFLAGS.AC 0 / 1,
  * is executed for real, with #PF delivered to the guest's own handler, and
  * compared with Umbra's architectural walker (engine/walk.c) run inside the
@@ -23,25 +24,26 @@
  * Modes: 32-bit paging and PAE (32-bit image), 4-level and 5-level when
  * CPUID offers LA57 (64-bit image).  Options (-append):
  *   mode=32|pae|long4|long5   one mode only (default: all of the image's)
- *   stride=N                  run every N-th (setting, combination) of the
- *                             matrix, all twelve accesses each
- * The default stride is 1 (the full matrix) in 32-bit and PAE paging and
- * DEFAULT_STRIDE_LONG in long mode, where the full matrix is ~20 times
- * larger and would not fit the time budget under Umbra.  With a stride > 1
- * the guest checks that every pair of dimension values present in the full
- * matrix ran at least once (and fails otherwise); every value of every
- * dimension and all twelve accesses run for each of them.
+ *   stride=N                  run 1 in N (setting, combination) of the
+ *                             matrix, each with all twelve accesses
+ * Default: the full matrix in 32-bit paging (36,864 cases) and PAE
+ * (221,184); 1 in DEFAULT_STRIDE_LONG in long mode, whose full matrices
+ * (4.8 M and 7.2 M cases with QEMU's CPUID) take minutes under Umbra.  With
+ * a stride > 1 the guest checks that every pair of dimension values that
+ * occurs in the full matrix ran at least once (and fails otherwise), so
+ * the default still covers every value of every dimension, every pair,
+ * and all twelve accesses for each.  stride=1 runs everything.
  *
- * Output: one line describing each mode's matrix, then
- * `accmatrix: <mode>: N cases, F failed`, and finally
- * `accmatrix: summary: N cases, F failed: ok` (or FAILED).  The first
+ * Output per mode: the matrix's size, the coverage check (stride > 1), the
+ * predicted outcomes, then `accmatrix: <mode>: N cases, F failed`; at the
+ * end `accmatrix: summary: N cases, F failed: ok` (or FAILED).  The first
  * failures are printed with the whole case.
  */
 #include "accmatrix.h"
 
-/* Long mode: every 7th (setting, combination); prime, so the selection
- * does not fall into step with the power-of-two leaf bits or the nine
- * directory values. */
+/* Long mode: 1 in 7 (setting, combination); prime, so the selection does
+ * not fall into step with the power-of-two leaf bits or the directory and
+ * upper-level values (10, 4 or 6). */
 #define DEFAULT_STRIDE_LONG 7
 
 static const char *const mode_args[AM_MODES] = { "32", "pae", "long4",
@@ -127,11 +129,10 @@ static uint64_t run_mode(enum am_mode m, unsigned stride_arg,
 	coverage_reset();
 	matrix_size(&settings, &combos);
 	kprintf("accmatrix: %s: matrix: %u settings x %u entry combinations "
-		"x %u accesses = %llu cases; stride %u%s\n",
+		"x %u accesses = %llu cases; running 1 in %u (setting, "
+		"combination) with all its accesses\n",
 		env.name, settings, combos, ACCESSES,
-		(unsigned long long)settings * combos * ACCESSES, stride,
-		stride == 1 ? " (all of it)"
-			    : " (every stride-th setting+combination)");
+		(unsigned long long)settings * combos * ACCESSES, stride);
 	run_matrix(stride, &st);
 	if (stride > 1) {
 		gaps = coverage_missing();

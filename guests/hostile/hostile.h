@@ -20,6 +20,7 @@
 #define LARGE_VA      0xD0000000u /* one large leaf to a hostile address */
 
 #define PAGE_WORDS (PAGE_SIZE / sizeof(uint32_t))
+#define MAX_LEVELS 5u /* 5-level paging */
 
 /* One paging mode's run. */
 struct hctx {
@@ -48,7 +49,8 @@ uintptr_t window_va(unsigned slot);
 uintptr_t window_map(struct hctx *h, unsigned slot, uint64_t pa,
 		     uint64_t flags);
 /* The virtual address whose index at each level is idx[level] (idx[0]:
- * the byte offset), sign-extended in long mode. */
+ * the byte offset; idx has MAX_LEVELS + 1 entries), sign-extended in long
+ * mode. */
 uint64_t va_from_indexes(enum pt_mode mode, const unsigned *idx);
 /* The index va selects at `level`. */
 unsigned va_index(enum pt_mode mode, uint64_t va, unsigned level);
@@ -75,8 +77,6 @@ void outcome_print(const struct outcome *o);
 /* ---- the fill pattern (ram.c) -------------------------------------------- */
 /* The word the fill puts at pa (4-byte aligned). */
 uint32_t pattern_word(uint64_t pa);
-/* Refill a frame with its pattern. */
-void pattern_fill(uint64_t frame);
 /* Frames phase_ram leaves filled for the later phases of its mode. */
 #define PATTERN_FRAMES 64u
 extern uint64_t pattern_frame[PATTERN_FRAMES];

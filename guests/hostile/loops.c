@@ -70,7 +70,7 @@ static void self_map(struct hctx *h)
 	uint64_t table = s == top ? h->pt.root : table_of(h, WINDOW_VA, s);
 	void *self = (uint8_t *)page_ptr(table) + r * esize;
 	uint64_t target = window_va(TARGET_SLOT);
-	unsigned idx[6] = { 0 }, bad;
+	unsigned idx[MAX_LEVELS + 1] = { 0 }, bad;
 	uintptr_t table_va, pte_va;
 	struct outcome mapped, unmapped;
 
@@ -124,7 +124,7 @@ static void cycle(struct hctx *h)
 	unsigned top = pt_levels(mode), esize = pt_entry_size(mode);
 	uint64_t p = page_alloc(), q = page_alloc();
 	void *hook = (uint8_t *)page_ptr(h->pt.root) + cycle_index(mode) * esize;
-	unsigned idx[6] = { 0 }, level, bad;
+	unsigned idx[MAX_LEVELS + 1] = { 0 }, level, bad;
 	uint64_t pa, entry_c;
 	uintptr_t va;
 	bool wrote;

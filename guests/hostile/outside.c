@@ -68,8 +68,10 @@ static bool addressable(const struct hctx *h, uint64_t pa)
 static void probe_pages(struct hctx *h, struct tally *t, unsigned *low,
 			unsigned *high)
 {
+	/* Not the top of the physical space: QEMU's native map reserves
+	 * [1012 GiB, 1 TiB) (the AMD HyperTransport hole), Umbra's does not. */
 	const uint64_t far[] = { SIZE_4G, SIZE_4G + h->ram_end, 64 * SIZE_1G,
-				 h->phys_limit - SIZE_4K };
+				 h->phys_limit / 2 };
 	unsigned slot = 0;
 
 	for (unsigned k = 0; k < OUTSIDE_PROBES; k++) {

@@ -24,7 +24,7 @@ uint32_t pattern_word(uint64_t pa)
 	return (uint32_t)(pa >> 2) * GOLDEN ^ PATTERN_SALT;
 }
 
-void pattern_fill(uint64_t frame)
+static void pattern_fill(uint64_t frame)
 {
 	uint32_t *w = page_ptr(frame);
 

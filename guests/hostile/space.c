@@ -3,15 +3,16 @@
 #include "hostile.h"
 #include "multiboot.h"
 
-#define VEC_PF       14u
-#define CPUID_EXT_ADDR 0x80000008u /* EAX[7:0]: MAXPHYADDR */
-#define PHYS_BITS_PAE_DEFAULT 36u  /* when the CPU does not say */
+#define CPUID_EXT_MAX   0x80000000u /* EAX: the highest extended leaf */
+#define CPUID_EXT_ADDR  0x80000008u /* EAX[7:0]: MAXPHYADDR */
+#define PHYS_BITS_MASK  0xFFu
+#define PHYS_BITS_DEFAULT 36u       /* when the CPU does not say (SDM 4.1.4) */
 
 static unsigned max_phys_bits(void)
 {
-	if (cpuid(0x80000000u, 0).eax < CPUID_EXT_ADDR)
-		return PHYS_BITS_PAE_DEFAULT;
-	return cpuid(CPUID_EXT_ADDR, 0).eax & 0xFFu;
+	if (cpuid(CPUID_EXT_MAX, 0).eax < CPUID_EXT_ADDR)
+		return PHYS_BITS_DEFAULT;
+	return cpuid(CPUID_EXT_ADDR, 0).eax & PHYS_BITS_MASK;
 }
 
 static const char *mode_name(enum pt_mode mode)
@@ -90,7 +91,8 @@ uint64_t va_from_indexes(enum pt_mode mode, const unsigned *idx)
 		      << index_shift(mode, l);
 	if (mode != PT_MODE_LONG4 && mode != PT_MODE_LONG5)
 		return va;
-	bits = index_shift(mode, top) + 9; /* 48 or 57 */
+	bits = index_shift(mode, top) +
+	       (unsigned)__builtin_ctz(pt_entries(mode, top)); /* 48 or 57 */
 	return (uint64_t)((int64_t)(va << (64 - bits)) >> (64 - bits));
 }
 
@@ -161,7 +163,7 @@ static struct outcome run_access(void (*fn)(void *), struct access *a)
 	/* QEMU reports a reserved-bit #PF without P (tests/conformance/
 	 * DEVIATIONS.md, qemu-rsvd-without-p); Umbra gives the manuals'
 	 * P|RSVD.  Both say RSVD, which is what the output keeps. */
-	if (o.vector == VEC_PF && (o.error & X86_PFEC_RSVD))
+	if (o.vector == X86_VEC_PF && (o.error & X86_PFEC_RSVD))
 		o.error &= ~(uint32_t)X86_PFEC_P;
 	return o;
 }
@@ -184,7 +186,7 @@ void outcome_print(const struct outcome *o)
 {
 	if (o->vector == TRAP_NONE)
 		kprintf("ok %x", o->value);
-	else if (o->vector == VEC_PF)
+	else if (o->vector == X86_VEC_PF)
 		kprintf("#PF %x", o->error);
 	else
 		kprintf("exception %u", o->vector);

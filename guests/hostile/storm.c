@@ -18,7 +18,6 @@
 #define STORM_SEED    0x5eed57u
 #define FRAME_BIT_12  0x10u /* bit 12 of an entry, in its second byte */
 #define FLAG_BITS     (X86_PTE_P | X86_PTE_RW)
-#define VEC_PF        14u
 
 enum storm_op {
 	OP_ENTRY,      /* a whole new entry: frame and P/RW at random */
@@ -117,7 +116,7 @@ static void storm_check(struct storm *st, unsigned slot)
 
 	if (!present) {
 		st->faults++;
-		ok = o.vector == VEC_PF && o.cr2_ok && o.error == 0;
+		ok = o.vector == X86_VEC_PF && o.cr2_ok && o.error == 0;
 	} else {
 		st->reads++;
 		ok = o.vector == TRAP_NONE && o.value == *own;
@@ -131,7 +130,7 @@ static void storm_check(struct storm *st, unsigned slot)
 			ok &= o.vector == TRAP_NONE && *own == mark;
 		} else {
 			st->faults++;
-			ok &= o.vector == VEC_PF && o.cr2_ok &&
+			ok &= o.vector == X86_VEC_PF && o.cr2_ok &&
 			      o.error == (X86_PFEC_P | X86_PFEC_W);
 		}
 		*own = pattern_word(frame + off);

@@ -206,7 +206,10 @@ enum umbra_status umbra_emulated_write(struct umbra_mmu *mmu, uint64_t gpa,
 				       unsigned flags);
 
 /* INVLPG, and guest TLB flushes (MOV CR3 to the same value, CR4.PGE or
- * PCIDE toggles): global says whether global pages go too. */
+ * PCIDE toggles, INVPCID): global says whether global pages go too.  Both
+ * only ask the embedder to flush (the shadow never lags the guest's
+ * tables), so an embedder may instead let the guest's INVLPG run on the
+ * hardware, which drops the same translation itself. */
 void umbra_invlpg(struct umbra_mmu *mmu, uint64_t va);
 void umbra_flush_guest_tlb(struct umbra_mmu *mmu, bool global);
 
