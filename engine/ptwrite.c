@@ -263,3 +263,8 @@ enum umbra_status umbra_emulated_write(struct umbra_mmu *mmu, uint64_t gpa,
 	umbra_timer_add(&mmu->stats, UMBRA_TMR_pt_write, mmu_now(mmu) - t0);
 	return UMBRA_OK;
 }
+
+bool umbra_frame_monitored(struct umbra_mmu *mmu, uint64_t gpa)
+{
+	return frame_is_shadowed(mmu, gpa / SP_PAGE_SIZE);
+}

@@ -990,6 +990,8 @@ static enum x86_emu_result emulate_string(struct emu *e)
 		if (rep)
 			areg_set(e, X86_RCX, areg(e, X86_RCX) - 1);
 		ctx->rep_done++;
+		if (rep && ctx->rep_stop && n + 1 < count)
+			return X86_EMU_REP_PARTIAL;
 	}
 	return X86_EMU_DONE;
 }
@@ -1327,6 +1329,7 @@ enum x86_emu_result x86_emulate(const struct x86_insn *insn,
 	};
 	ctx->message[0] = 0;
 	ctx->rep_done = 0;
+	ctx->rep_stop = false;
 	ctx->fault = (struct x86_fault){ 0 };
 	e.next_rip = (regs->rip + insn->length) & ip_mask(e.mode);
 	if (insn->mode != e.mode)

@@ -46,6 +46,8 @@
  *
  * With rep_page_chunks a REP STOS/MOVS that faulted on one monitored page
  * is emulated up to the end of that page only; the rest runs natively.
+ * A write callback that learns the page stopped being monitored sets
+ * ctx->rep_stop, and the rest runs natively from the next iteration.
  */
 #ifndef UMBRA_HV_EMULATE_H
 #define UMBRA_HV_EMULATE_H
@@ -138,8 +140,9 @@ enum x86_emu_result {
 	/* Not emulated: ctx->message says what and where.  Nothing changed
 	 * (for REP string instructions: completed chunks are kept). */
 	X86_EMU_UNSUPPORTED,
-	/* A REP string instruction stopped after ctx->rep_limit iterations or
-	 * at a page boundary (ctx->rep_page_chunks): rCX, rSI, rDI are
+	/* A REP string instruction stopped after ctx->rep_limit iterations,
+	 * at a page boundary (ctx->rep_page_chunks), or because a callback
+	 * set ctx->rep_stop, with iterations left: rCX, rSI, rDI are
 	 * updated, RIP still points at the instruction.  Call x86_emulate()
 	 * again, or let the guest re-execute it. */
 	X86_EMU_REP_PARTIAL,
@@ -232,6 +235,11 @@ struct x86_emu_ctx {
 	/* ... and, when set, stop before an iteration whose memory operands
 	 * lie in another 4 KiB page than the first iteration's. */
 	bool rep_page_chunks;
+	/* Set by a callback during x86_emulate() (cleared on entry): end a
+	 * REP string instruction after the current iteration, e.g. because
+	 * the page it writes no longer needs emulation and the guest can
+	 * finish the rest natively.  Other instructions ignore it. */
+	bool rep_stop;
 	/* Out. */
 	struct x86_fault fault;    /* X86_EMU_FAULT */
 	uint64_t rep_done;         /* iterations completed in this call */

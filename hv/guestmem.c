@@ -14,6 +14,19 @@
  * that a later large-page shadow could map them 1:1 in 2 MiB steps. */
 #define GUEST_RAM_ALIGN (2ull << 20)
 #define PAGE_MASK_4K (PAGE_SIZE - 1)
+/*
+ * The legacy VGA window [0xA0000, 0xC0000).  Natively QEMU's standard VGA
+ * answers a read outside the part of the window its memory map mode
+ * decodes with 0xFF bytes; after SeaBIOS sets text mode that is
+ * everything below the text buffer at 0xB8000.  Umbra gives the guest no
+ * VGA, so the whole window is a ROM area of VGA_FLOAT bytes: the guest's
+ * loads (with no exit), the engine's walker and the emulator all read the
+ * same all-ones, and writes are dropped.  (Reads of the text buffer differ:
+ * natively they return the screen.)
+ */
+#define VGA_WINDOW_BASE 0xA0000u
+#define VGA_WINDOW_END  0xC0000u
+#define VGA_FLOAT       0xFF
 
 static bool overlaps_area(const struct guest_memory *gm, uint64_t gpa,
 			  uint64_t size)
@@ -119,6 +132,23 @@ static bool add_firmware(struct guest_memory *gm, const struct platform_fw *fw,
 	return true;
 }
 
+static bool add_vga_window(struct guest_memory *gm, char *why,
+			   unsigned why_size)
+{
+	const uint64_t size = VGA_WINDOW_END - VGA_WINDOW_BASE;
+	uint64_t hpa = pmm_alloc(pages_for(size), PAGE_SIZE, PMM_NO_LIMIT);
+
+	if (hpa == PMM_NONE) {
+		ksnprintf(why, why_size, "no host memory for the VGA window");
+		return false;
+	}
+	memset(phys_to_virt(hpa), VGA_FLOAT, size);
+	return add_area(gm, (struct guest_ram){
+			.gpa = VGA_WINDOW_BASE, .size = size, .hpa = hpa,
+			.slot_type = UMBRA_SLOT_ROM, .what = "VGA window" },
+			why, why_size);
+}
+
 bool guestmem_init(struct guest_memory *gm, uint64_t ram_size,
 		   const struct platform_fw *fw, char *why, unsigned why_size)
 {
@@ -166,6 +196,8 @@ bool guestmem_init(struct guest_memory *gm, uint64_t ram_size,
 				.what = "RAM" }, why, why_size))
 			return false;
 	}
+	if (!add_vga_window(gm, why, why_size))
+		return false;
 	return fw ? add_firmware(gm, fw, why, why_size) : true;
 }
 

@@ -13,7 +13,9 @@
  * IOAPIC pages passed through: RAM-typed slots whose hpa is the device's
  * own physical address (`device`), so the shadow maps the real registers
  * and guest accesses cause no exit.  Umbra itself never dereferences a
- * device area (guestmem_ptr returns NULL there).
+ * device area (guestmem_ptr returns NULL there).  The legacy VGA window
+ * 0xA0000-0xBFFFF is a ROM area of all-ones bytes, what QEMU's VGA
+ * returns there natively (guestmem.c).
  */
 #ifndef HV_GUESTMEM_H
 #define HV_GUESTMEM_H

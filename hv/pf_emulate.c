@@ -1,8 +1,9 @@
 /*
  * #PF emulation (see pf_emulate.h): the instruction runs in the emulator,
  * whose writes reach guest RAM through umbra_emulated_write (monitored
- * page tables) and whose accesses to memory that is neither RAM nor a
- * device read as all-ones and drop writes (with a warning), as on a PC.
+ * page tables) and whose accesses to guest-physical memory with nothing
+ * behind it read as zero and drop writes (with a warning), as QEMU's
+ * unassigned memory does (vcpu_emulate.c).
  * No access handlers are registered yet, so a HANDLER result always means
  * "emulate plainly" (mmu.h).
  */

@@ -17,7 +17,12 @@
 		     X86_CR0_PG)
 #define PAGE_BYTES      4096u
 #define MAX_ACCESS      16u   /* the emulator's largest access (CMPXCHG16B) */
-#define OPEN_BUS        0xFF  /* what reads of nothing return on a PC */
+/* A read of a guest-physical address with no memory behind it: QEMU
+ * serves addresses no device claims from its "unassigned" region, whose
+ * reads return 0 and whose writes vanish.  The engine's walker reads page
+ * tables there as zero too (engine/slots.c).  (The VGA window, which
+ * natively reads all-ones, is memory of its own: guestmem.c.) */
+#define UNASSIGNED_BYTE 0x00
 #define MMIO_WARN_LIMIT 8
 /* With CR4.PCIDE: CR3 bits 11-0 are the PCID, and bit 63 of a value moved
  * to CR3 asks not to flush that PCID's translations (never stored). */
@@ -28,6 +33,7 @@
 struct emu_call {
 	struct vcpu *v;
 	const struct x86_insn *insn;
+	struct x86_emu_ctx *ctx;
 	char note[160]; /* why a callback refused */
 };
 
@@ -138,9 +144,8 @@ static int mem_read(struct emu_call *c, uint64_t la, void *buf, unsigned size,
 		if (src) {
 			memcpy(out, src, p.len[i]);
 		} else {
-			/* Nothing there: the bus floats high, as on a PC. */
 			mmio_warn(c, "read", p.gpa[i], p.len[i]);
-			memset(out, OPEN_BUS, p.len[i]);
+			memset(out, UNASSIGNED_BYTE, p.len[i]);
 		}
 		out += p.len[i];
 	}
@@ -187,20 +192,31 @@ static int emu_write(void *opaque, uint64_t la, const void *buf,
 		return rc;
 	for (unsigned i = 0; i < p.n; i++) {
 		enum umbra_status st;
+		bool monitored;
 
 		if (!guestmem_wptr(c->v->mem, p.gpa[i], p.len[i])) {
 			mmio_warn(c, "write", p.gpa[i], p.len[i]);
-		} else {
-			st = umbra_emulated_write(c->v->mmu, p.gpa[i], in,
-						  p.len[i], write_flags(c->insn));
-			if (st != UMBRA_OK) {
-				ksnprintf(c->note, sizeof(c->note),
-					  "the engine refused a write to gpa %#llx: %s",
-					  (unsigned long long)p.gpa[i],
-					  umbra_mmu_last_error(c->v->mmu));
-				return X86_EMU_UNSUPPORTED;
-			}
+			in += p.len[i];
+			continue;
 		}
+		monitored = umbra_frame_monitored(c->v->mmu, p.gpa[i]);
+		st = umbra_emulated_write(c->v->mmu, p.gpa[i], in, p.len[i],
+					  write_flags(c->insn));
+		if (st != UMBRA_OK) {
+			ksnprintf(c->note, sizeof(c->note),
+				  "the engine refused a write to gpa %#llx: %s",
+				  (unsigned long long)p.gpa[i],
+				  umbra_mmu_last_error(c->v->mmu));
+			return X86_EMU_UNSUPPORTED;
+		}
+		/* The engine unshadowed the table this REP is overwriting
+		 * (clear_page, memset on a recycled table): the guest's own
+		 * stores no longer exit, so the CPU does the rest far faster
+		 * than one emulated element at a time.  Only that change
+		 * stops the REP: a write emulated for another reason (CR0.WP
+		 * = 0 under SMEP/SMAP) would exit again at once. */
+		if (monitored && !umbra_frame_monitored(c->v->mmu, p.gpa[i]))
+			c->ctx->rep_stop = true;
 		in += p.len[i];
 	}
 	return X86_EMU_DONE;
@@ -495,14 +511,14 @@ void vcpu_emulate(struct vcpu *v, const char *why)
 {
 	struct x86_regs regs;
 	struct x86_insn insn;
-	struct emu_call call = { .v = v, .insn = &insn };
 	struct x86_emu_ctx ctx = {
-		.opaque = &call,
 		/* A REP string instruction stops at the end of the page that
 		 * made it exit; the guest re-executes the rest natively. */
 		.rep_page_chunks = true,
 	};
+	struct emu_call call = { .v = v, .insn = &insn, .ctx = &ctx };
 
+	ctx.opaque = &call;
 	load_regs(v, &regs);
 	emulate_decoded(v, why, &regs, &insn, &ctx,
 	       x86_fetch_decode(&regs, &ops, &ctx, &insn));
@@ -512,9 +528,10 @@ bool vcpu_emulate_if(struct vcpu *v, unsigned mnemonic, const char *why)
 {
 	struct x86_regs regs;
 	struct x86_insn insn;
-	struct emu_call call = { .v = v, .insn = &insn };
-	struct x86_emu_ctx ctx = { .opaque = &call };
+	struct x86_emu_ctx ctx = { .rep_page_chunks = false };
+	struct emu_call call = { .v = v, .insn = &insn, .ctx = &ctx };
 
+	ctx.opaque = &call;
 	load_regs(v, &regs);
 	if (x86_fetch_decode(&regs, &ops, &ctx, &insn) != X86_EMU_DONE ||
 	    insn.mnemonic != mnemonic)

@@ -205,6 +205,15 @@ enum umbra_status umbra_emulated_write(struct umbra_mmu *mmu, uint64_t gpa,
 				       const void *bytes, unsigned len,
 				       unsigned flags);
 
+/* Does the frame holding gpa hold a shadowed page table, so that the
+ * guest's writes to it exit (UMBRA_PF_EMULATE_WRITE)?  A write can end
+ * that: the flood, fork and reuse heuristics unshadow a frame the guest
+ * rewrites wholesale (every UMBRA_WRITE_REP write to a table not in use
+ * as a root does).  An embedder emulating a REP STOS/MOVS asks before and
+ * after each write, and once the frame stopped being monitored lets the
+ * guest run the remaining iterations natively. */
+bool umbra_frame_monitored(struct umbra_mmu *mmu, uint64_t gpa);
+
 /* INVLPG, and guest TLB flushes (MOV CR3 to the same value, CR4.PGE or
  * PCIDE toggles, INVPCID): global says whether global pages go too.  Both
  * only ask the embedder to flush (the shadow never lags the guest's

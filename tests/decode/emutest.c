@@ -138,8 +138,11 @@ static int cb_write(void *opaque, uint64_t la, const void *buf, unsigned size,
 	struct emt *m = opaque;
 	log_access(m, 'w', la, size);
 	int rc = check(m, la, size, true, false, f);
-	if (!rc)
-		emt_poke(m, la, buf, size);
+	if (rc)
+		return rc;
+	emt_poke(m, la, buf, size);
+	if (++m->n_writes == m->rep_stop_at)
+		m->ctx.rep_stop = true;
 	return rc;
 }
 

@@ -51,6 +51,11 @@ struct emt {
 	 * (the callback then reports a failed comparison). */
 	unsigned interfere;
 	bool use_cmpxchg;         /* offer the cmpxchg callback (default) */
+	/* The write callback sets ctx.rep_stop at its write number
+	 * rep_stop_at (counted from 1 over the machine's life; 0: never), as
+	 * a hypervisor does when a write unshadows the page. */
+	unsigned rep_stop_at;
+	unsigned n_writes;
 	/* The last run. */
 	struct x86_insn insn;
 	struct x86_emu_ctx ctx;

@@ -676,6 +676,56 @@ static void rep_stos_fault_keeps_completed_iterations(void **state)
 	assert_int_equal(m->regs.rip, rip0);
 }
 
+/* A write callback's ctx.rep_stop ends a REP after the iteration that
+ * set it, with the registers of a partial run, unless it was the last. */
+static void rep_stop_from_write_callback(void **state)
+{
+	struct emt *m = *state;
+	uint64_t rip0 = m->regs.rip;
+
+	m->regs.gpr[X86_RDI] = DATA + 0x100;
+	m->regs.gpr[X86_RCX] = 100;
+	m->regs.gpr[X86_RAX] = 0x1234;
+	m->rep_stop_at = m->n_writes + 3;
+	assert_int_equal(EMT_RUN(m, 0xF3, 0x48, 0xAB), X86_EMU_REP_PARTIAL);
+	assert_int_equal(m->ctx.rep_done, 3);
+	assert_int_equal(m->regs.gpr[X86_RCX], 97);
+	assert_int_equal(m->regs.gpr[X86_RDI], DATA + 0x118);
+	assert_int_equal(m->regs.rip, rip0);
+	assert_int_equal(emt_peek64(m, DATA + 0x110, 8), 0x1234);
+	assert_int_equal(emt_peek64(m, DATA + 0x118, 8), 0);
+	/* the flag does not outlive the call: the rest completes */
+	assert_int_equal(emt_rerun(m), X86_EMU_DONE);
+	assert_int_equal(m->ctx.rep_done, 97);
+	assert_int_equal(m->regs.gpr[X86_RCX], 0);
+	assert_int_equal(emt_peek64(m, DATA + 0x100 + 99 * 8, 8), 0x1234);
+	assert_advanced(m, rip0);
+	/* a stop at the last iteration: nothing is left, so it completes */
+	rip0 = m->regs.rip;
+	m->regs.gpr[X86_RDI] = DATA + 0x800;
+	m->regs.gpr[X86_RCX] = 2;
+	m->rep_stop_at = m->n_writes + 2;
+	assert_int_equal(EMT_RUN(m, 0xF3, 0xAA), X86_EMU_DONE); /* rep stosb */
+	assert_int_equal(m->regs.gpr[X86_RCX], 0);
+	assert_advanced(m, rip0);
+	/* without REP the flag means nothing */
+	rip0 = m->regs.rip;
+	m->rep_stop_at = m->n_writes + 1;
+	assert_int_equal(EMT_RUN(m, 0x48, 0xAB), X86_EMU_DONE); /* stosq */
+	assert_advanced(m, rip0);
+	/* REP MOVS stops the same way, rSI moved with rDI */
+	rip0 = m->regs.rip;
+	m->regs.gpr[X86_RSI] = DATA + 0x400;
+	m->regs.gpr[X86_RDI] = DATA + 0x1400;
+	m->regs.gpr[X86_RCX] = 16;
+	m->rep_stop_at = m->n_writes + 1;
+	assert_int_equal(EMT_RUN(m, 0xF3, 0xA5), X86_EMU_REP_PARTIAL); /* rep movsd */
+	assert_int_equal(m->regs.gpr[X86_RCX], 15);
+	assert_int_equal(m->regs.gpr[X86_RSI], DATA + 0x404);
+	assert_int_equal(m->regs.gpr[X86_RDI], DATA + 0x1404);
+	assert_int_equal(m->regs.rip, rip0);
+}
+
 static void rep_movs_both_directions(void **state)
 {
 	struct emt *m = *state;
@@ -1010,6 +1060,7 @@ int main(void)
 		T64(rep_stos_address_size_32_in_64bit_mode),
 		T64(rep_stos_chunks),
 		T64(rep_stos_fault_keeps_completed_iterations),
+		T64(rep_stop_from_write_callback),
 		T64(rep_movs_both_directions),
 		T64(lods_loads_accumulator),
 		T16(string_16bit_addressing_wraps),

@@ -793,6 +793,61 @@ static void test_exit_reuses_table_pages_as_data(void **state)
 }
 
 /*
+ * umbra_frame_monitored tells an embedder emulating a REP STOS when the
+ * frame stopped being a shadowed table, so that the guest can finish the
+ * REP natively: a shadowed PT is monitored until a REP write unshadows
+ * it; a data frame never is; the root in use stays monitored whatever
+ * REP writes reach it, and so does a table after one plain store.
+ */
+static void test_frame_monitored_follows_unshadowing(void **state)
+{
+	static struct world w; /* static: freed by free_worlds() on failure */
+	const uint64_t zero = 0;
+	struct gpt dead;
+	uint64_t va, dpt, lpt, data;
+	unsigned i;
+
+	(void)state;
+	world_init(&w, UMBRA_MODE_LONG4, POOL_PAGES);
+	va = w.user_va;
+	as_init(&w, &dead);
+	data = data_frame(&w, 0xdead0);
+	map_raw(&dead, va, data | PTE_P | PTE_W | PTE_U);
+	map_raw(&w.g, va, data_frame(&w, 0x11fe0) | PTE_P | PTE_W | PTE_U);
+	dpt = table_of(&dead, va, 1);
+	lpt = table_of(&w.g, va, 1);
+	START(&w, &dead);
+	EXPECT_READ(&w, va, 3, 0xdead0);
+	SWITCH_TO(&w, &w.g);
+	EXPECT_READ(&w, va, 3, 0x11fe0);
+	assert_true(umbra_frame_monitored(w.hw.mmu, dpt));
+	assert_true(umbra_frame_monitored(w.hw.mmu, lpt + 8));
+	assert_false(umbra_frame_monitored(w.hw.mmu, data));
+
+	/* One plain store to the live PT: still shadowed. */
+	KSTORE(&w, lpt + 8 * 8, 0);
+	assert_true(umbra_frame_monitored(w.hw.mmu, lpt));
+
+	/* The first REP store to the dead PT unshadows it. */
+	snap(&w);
+	REP_STOS(&w, dpt, 0, 1);
+	EXPECT_DELTA(&w, reuse_detected, 1);
+	assert_false(umbra_frame_monitored(w.hw.mmu, dpt + 4095));
+
+	/* REP stores to an unused entry of the root in use leave it. */
+	for (i = 0; i < 4; i++) {
+		assert_int_equal(umbra_emulated_write(w.hw.mmu,
+						      w.g.root + 8 * 300 + 8 * i,
+						      &zero, 8, UMBRA_WRITE_REP),
+				 UMBRA_OK);
+		assert_true(umbra_frame_monitored(w.hw.mmu, w.g.root));
+	}
+	audit_ok_(&w, __LINE__);
+	EXPECT_READ(&w, va, 3, 0x11fe0);
+	world_fini(&w);
+}
+
+/*
  * Demand paging: the kernel fills in one PTE at a time and the process
  * touches each page right away.  Each fault uses the table for a
  * translation, so the flood heuristic must not fire however many entries
@@ -2537,6 +2592,7 @@ int main(void)
 		T(test_exec_builds_new_address_space),
 		T(test_munmap_with_invlpg),
 		T(test_exit_reuses_table_pages_as_data),
+		T(test_frame_monitored_follows_unshadowing),
 		T(test_demand_paging_does_not_flood),
 		T(test_cr3_switch_cached_long4),
 		T(test_cr3_switch_cached_long5),
