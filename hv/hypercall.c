@@ -9,7 +9,6 @@
 
 #define HC_DONE    0u
 #define HC_UNKNOWN 0xFFFFFFFFu
-#define AUDIT_SHOWN 4u /* violations described in the log, at most */
 
 /*
  * Run the engine's audit for the guest and say so on Umbra's console: the
@@ -18,8 +17,7 @@
  */
 static uint32_t audit_for_guest(struct vcpu *v)
 {
-	struct umbra_audit_violation viol[AUDIT_SHOWN];
-	uint32_t n = umbra_audit(v->mmu, viol, AUDIT_SHOWN);
+	uint32_t n = vcpu_audit(v);
 	const struct umbra_stats *es = umbra_mmu_stats(v->mmu);
 
 	log_info("audit: %u violations (%llu live shadow pages checked, %llu roots, after %llu exits)",
@@ -27,13 +25,6 @@ static uint32_t audit_for_guest(struct vcpu *v)
 		 (unsigned long long)es->gauge[UMBRA_GAUGE_pool_pages_in_use].value,
 		 (unsigned long long)es->gauge[UMBRA_GAUGE_shadow_roots].value,
 		 (unsigned long long)v->stats.exits);
-	for (uint32_t i = 0; i < n && i < AUDIT_SHOWN; i++)
-		log_error("audit: %s: kind %u sp %u level %u index %u gfn %#llx spte %#llx expected %#llx",
-			  viol[i].what ? viol[i].what : "", viol[i].kind,
-			  viol[i].sp, viol[i].level, viol[i].index,
-			  (unsigned long long)viol[i].gfn,
-			  (unsigned long long)viol[i].spte,
-			  (unsigned long long)viol[i].expected);
 	return n;
 }
 

@@ -124,21 +124,27 @@ void vcpu_load_shadow_regs(struct vcpu *v)
 
 /* ---- the run loop ------------------------------------------------------------ */
 
-static void audit_now(struct vcpu *v, const char *when)
+uint32_t vcpu_audit(struct vcpu *v)
 {
-	struct umbra_audit_violation viol[4];
-	uint32_t n = umbra_audit(v->mmu, viol, 4);
+	struct umbra_audit_violation viol[VCPU_AUDIT_SHOWN];
+	uint32_t n = umbra_audit(v->mmu, viol, VCPU_AUDIT_SHOWN);
 
-	if (!n)
-		return;
-	for (uint32_t i = 0; i < n && i < 4; i++)
+	for (uint32_t i = 0; i < n && i < VCPU_AUDIT_SHOWN; i++)
 		log_error("audit: %s: kind %u sp %u level %u index %u gfn %#llx spte %#llx expected %#llx",
 			  viol[i].what ? viol[i].what : "", viol[i].kind,
 			  viol[i].sp, viol[i].level, viol[i].index,
 			  (unsigned long long)viol[i].gfn,
 			  (unsigned long long)viol[i].spte,
 			  (unsigned long long)viol[i].expected);
-	panic("the engine's audit found %u violations (%s)", n, when);
+	return n;
+}
+
+static void audit_now(struct vcpu *v, const char *when)
+{
+	uint32_t n = vcpu_audit(v);
+
+	if (n)
+		panic("the engine's audit found %u violations (%s)", n, when);
 }
 
 /*

@@ -134,5 +134,9 @@ __attribute__((noreturn)) void vcpu_guest_exit(struct vcpu *v, uint8_t code);
 void vcpu_print_state(struct vcpu *v);
 /* Print exit and engine statistics in the configured formats. */
 void vcpu_print_stats(struct vcpu *v);
+/* Run the engine's audit; log the first VCPU_AUDIT_SHOWN violations and
+ * return how many there are. */
+#define VCPU_AUDIT_SHOWN 4u
+uint32_t vcpu_audit(struct vcpu *v);
 
 #endif
