@@ -24,37 +24,57 @@ static struct cpuid_regs cpuid_leaf(uint32_t leaf)
 	return leaf <= max ? cpuid(leaf, 0) : none;
 }
 
+/* The three leaves these checks read, fetched once: CPUID is an exit under
+ * a hypervisor, and page-table builders ask on every large mapping. */
+static struct {
+	bool read;
+	struct cpuid_regs basic, ext, ext_info;
+} leaves;
+
+static const struct cpuid_regs *leaf_cached(uint32_t leaf)
+{
+	if (!leaves.read) {
+		leaves.basic = cpuid_leaf(CPUID_FEATURES);
+		leaves.ext = cpuid_leaf(CPUID_EXT_FEATURES);
+		leaves.ext_info = cpuid_leaf(CPUID_EXT_INFO);
+		leaves.read = true;
+	}
+	if (leaf == CPUID_FEATURES)
+		return &leaves.basic;
+	return leaf == CPUID_EXT_FEATURES ? &leaves.ext : &leaves.ext_info;
+}
+
 bool cpu_has_la57(void)
 {
-	return cpuid_leaf(CPUID_EXT_FEATURES).ecx & CPUID_7_ECX_LA57;
+	return leaf_cached(CPUID_EXT_FEATURES)->ecx & CPUID_7_ECX_LA57;
 }
 
 bool cpu_has_pcid(void)
 {
-	return cpuid_leaf(CPUID_FEATURES).ecx & CPUID_1_ECX_PCID;
+	return leaf_cached(CPUID_FEATURES)->ecx & CPUID_1_ECX_PCID;
 }
 
 bool cpu_has_pku(void)
 {
-	return cpuid_leaf(CPUID_EXT_FEATURES).ecx & CPUID_7_ECX_PKU;
+	return leaf_cached(CPUID_EXT_FEATURES)->ecx & CPUID_7_ECX_PKU;
 }
 
 bool cpu_has_smep(void)
 {
-	return cpuid_leaf(CPUID_EXT_FEATURES).ebx & CPUID_7_EBX_SMEP;
+	return leaf_cached(CPUID_EXT_FEATURES)->ebx & CPUID_7_EBX_SMEP;
 }
 
 bool cpu_has_smap(void)
 {
-	return cpuid_leaf(CPUID_EXT_FEATURES).ebx & CPUID_7_EBX_SMAP;
+	return leaf_cached(CPUID_EXT_FEATURES)->ebx & CPUID_7_EBX_SMAP;
 }
 
 bool cpu_has_1g(void)
 {
-	return cpuid_leaf(CPUID_EXT_INFO).edx & CPUID_81_EDX_PAGE1G;
+	return leaf_cached(CPUID_EXT_INFO)->edx & CPUID_81_EDX_PAGE1G;
 }
 
 bool cpu_has_nx(void)
 {
-	return cpuid_leaf(CPUID_EXT_INFO).edx & CPUID_81_EDX_NX;
+	return leaf_cached(CPUID_EXT_INFO)->edx & CPUID_81_EDX_NX;
 }
