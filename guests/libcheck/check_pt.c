@@ -193,7 +193,7 @@ static uint32_t read_alias(uint64_t alias_base, uint64_t pa_base)
 }
 
 /* Leave pt for the boot state: the boot tables (64-bit), paging off (32). */
-static void back_to_boot(uint64_t boot_cr3)
+void back_to_boot(uint64_t boot_cr3)
 {
 #ifdef __x86_64__
 	struct pt boot = { .mode = PT_MODE_LONG4,

@@ -285,16 +285,7 @@ void check_uctx(void)
 #endif
 	check_fault(&pt);
 	check_preemption();
-#ifdef __x86_64__
-	{
-		struct pt boot = { .mode = PT_MODE_LONG4,
-				   .root = boot_cr3 & X86_CR3_ADDR_LONG };
-		CHECK(pt_activate(&boot, 0), "back to the boot tables");
-	}
-#else
-	(void)boot_cr3;
-	write_cr0(read_cr0() & ~X86_CR0_PG);
-#endif
+	back_to_boot(boot_cr3);
 	pt_free(&pt, 1, 0);
 	CHECK(page_used_count() == used, "%llu pages left",
 	      (unsigned long long)(page_used_count() - used));

@@ -27,5 +27,8 @@ void check_pages(void);       /* check_page.c */
 void check_page_tables(void); /* check_pt.c: builders in every mode, and
 				 activation of the flavour's modes */
 void check_uctx(void);        /* check_uctx.c: system calls, #PF, preemption */
+/* Leave the tables under test for the boot state: the boot tables (64-bit)
+ * or paging off (32-bit); check_pt.c. */
+void back_to_boot(uint64_t boot_cr3);
 
 #endif
