@@ -185,6 +185,7 @@ static int emu_write(void *opaque, uint64_t la, const void *buf,
 {
 	struct emu_call *c = opaque;
 	const uint8_t *in = buf;
+	const unsigned flags = write_flags(c->insn);
 	struct pieces p;
 	int rc;
 
@@ -192,16 +193,18 @@ static int emu_write(void *opaque, uint64_t la, const void *buf,
 		return rc;
 	for (unsigned i = 0; i < p.n; i++) {
 		enum umbra_status st;
-		bool monitored;
+		bool monitored = false;
 
 		if (!guestmem_wptr(c->v->mem, p.gpa[i], p.len[i])) {
 			mmio_warn(c, "write", p.gpa[i], p.len[i]);
 			in += p.len[i];
 			continue;
 		}
-		monitored = umbra_frame_monitored(c->v->mmu, p.gpa[i]);
+		/* Only a REP string instruction can stop early (below). */
+		if (flags & UMBRA_WRITE_REP)
+			monitored = umbra_frame_monitored(c->v->mmu, p.gpa[i]);
 		st = umbra_emulated_write(c->v->mmu, p.gpa[i], in, p.len[i],
-					  write_flags(c->insn));
+					  flags);
 		if (st != UMBRA_OK) {
 			ksnprintf(c->note, sizeof(c->note),
 				  "the engine refused a write to gpa %#llx: %s",
@@ -507,7 +510,15 @@ static void emulate_decoded(struct vcpu *v, const char *why,
 	}
 }
 
-void vcpu_emulate(struct vcpu *v, const char *why)
+/* No instruction's mnemonic: emulate_at_rip() takes whatever is at RIP. */
+#define ANY_INSN X86_INSN_COUNT
+
+/*
+ * Decode the instruction at RIP and, unless `only` names another
+ * instruction (an enum x86_mnemonic; ANY_INSN: any), emulate it and
+ * apply the result.  False when it was another instruction.
+ */
+static bool emulate_at_rip(struct vcpu *v, const char *why, unsigned only)
 {
 	struct x86_regs regs;
 	struct x86_insn insn;
@@ -517,25 +528,24 @@ void vcpu_emulate(struct vcpu *v, const char *why)
 		.rep_page_chunks = true,
 	};
 	struct emu_call call = { .v = v, .insn = &insn, .ctx = &ctx };
+	enum x86_emu_result rc;
 
 	ctx.opaque = &call;
 	load_regs(v, &regs);
-	emulate_decoded(v, why, &regs, &insn, &ctx,
-	       x86_fetch_decode(&regs, &ops, &ctx, &insn));
+	rc = x86_fetch_decode(&regs, &ops, &ctx, &insn);
+	if (only != ANY_INSN &&
+	    (rc != X86_EMU_DONE || insn.mnemonic != only))
+		return false;
+	emulate_decoded(v, why, &regs, &insn, &ctx, rc);
+	return true;
+}
+
+void vcpu_emulate(struct vcpu *v, const char *why)
+{
+	emulate_at_rip(v, why, ANY_INSN);
 }
 
 bool vcpu_emulate_if(struct vcpu *v, unsigned mnemonic, const char *why)
 {
-	struct x86_regs regs;
-	struct x86_insn insn;
-	struct x86_emu_ctx ctx = { .rep_page_chunks = false };
-	struct emu_call call = { .v = v, .insn = &insn, .ctx = &ctx };
-
-	ctx.opaque = &call;
-	load_regs(v, &regs);
-	if (x86_fetch_decode(&regs, &ops, &ctx, &insn) != X86_EMU_DONE ||
-	    insn.mnemonic != mnemonic)
-		return false;
-	emulate_decoded(v, why, &regs, &insn, &ctx, X86_EMU_DONE);
-	return true;
+	return emulate_at_rip(v, why, mnemonic);
 }
