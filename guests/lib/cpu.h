@@ -21,18 +21,6 @@ static inline uint8_t inb(uint16_t port)
 	return v;
 }
 
-static inline void outw(uint16_t port, uint16_t v)
-{
-	__asm__ volatile("outw %0, %1" : : "a"(v), "Nd"(port));
-}
-
-static inline uint16_t inw(uint16_t port)
-{
-	uint16_t v;
-	__asm__ volatile("inw %1, %0" : "=a"(v) : "Nd"(port));
-	return v;
-}
-
 #define DEFINE_CR(n)                                                        \
 	static inline unsigned long read_cr##n(void)                        \
 	{                                                                   \

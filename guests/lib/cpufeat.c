@@ -26,55 +26,55 @@ static struct cpuid_regs cpuid_leaf(uint32_t leaf)
 
 /* The three leaves these checks read, fetched once: CPUID is an exit under
  * a hypervisor, and page-table builders ask on every large mapping. */
-static struct {
-	bool read;
+struct feature_leaves {
 	struct cpuid_regs basic, ext, ext_info;
-} leaves;
+};
 
-static const struct cpuid_regs *leaf_cached(uint32_t leaf)
+static const struct feature_leaves *features(void)
 {
-	if (!leaves.read) {
+	static struct feature_leaves leaves;
+	static bool read;
+
+	if (!read) {
 		leaves.basic = cpuid_leaf(CPUID_FEATURES);
 		leaves.ext = cpuid_leaf(CPUID_EXT_FEATURES);
 		leaves.ext_info = cpuid_leaf(CPUID_EXT_INFO);
-		leaves.read = true;
+		read = true;
 	}
-	if (leaf == CPUID_FEATURES)
-		return &leaves.basic;
-	return leaf == CPUID_EXT_FEATURES ? &leaves.ext : &leaves.ext_info;
+	return &leaves;
 }
 
 bool cpu_has_la57(void)
 {
-	return leaf_cached(CPUID_EXT_FEATURES)->ecx & CPUID_7_ECX_LA57;
+	return features()->ext.ecx & CPUID_7_ECX_LA57;
 }
 
 bool cpu_has_pcid(void)
 {
-	return leaf_cached(CPUID_FEATURES)->ecx & CPUID_1_ECX_PCID;
+	return features()->basic.ecx & CPUID_1_ECX_PCID;
 }
 
 bool cpu_has_pku(void)
 {
-	return leaf_cached(CPUID_EXT_FEATURES)->ecx & CPUID_7_ECX_PKU;
+	return features()->ext.ecx & CPUID_7_ECX_PKU;
 }
 
 bool cpu_has_smep(void)
 {
-	return leaf_cached(CPUID_EXT_FEATURES)->ebx & CPUID_7_EBX_SMEP;
+	return features()->ext.ebx & CPUID_7_EBX_SMEP;
 }
 
 bool cpu_has_smap(void)
 {
-	return leaf_cached(CPUID_EXT_FEATURES)->ebx & CPUID_7_EBX_SMAP;
+	return features()->ext.ebx & CPUID_7_EBX_SMAP;
 }
 
 bool cpu_has_1g(void)
 {
-	return leaf_cached(CPUID_EXT_INFO)->edx & CPUID_81_EDX_PAGE1G;
+	return features()->ext_info.edx & CPUID_81_EDX_PAGE1G;
 }
 
 bool cpu_has_nx(void)
 {
-	return leaf_cached(CPUID_EXT_INFO)->edx & CPUID_81_EDX_NX;
+	return features()->ext_info.edx & CPUID_81_EDX_NX;
 }

@@ -22,7 +22,6 @@
 #define PIC_OCW3_ISR  0x0B /* ... gives ISR (the power-on default) */
 #define PIC_CASCADE_IRQ 2
 #define PIC_IRQS_PER_CHIP 8
-#define IRQ_COUNT     16
 
 #define PIT_CH0       0x40
 #define PIT_MODE      0x43
@@ -33,8 +32,8 @@
 #define PIT_CH0_RATE  0x34
 #define PIT_CH0_STOP  0x30
 
-static irq_handler_fn *handlers[IRQ_COUNT];
-volatile unsigned irq_count[IRQ_COUNT];
+static irq_handler_fn *handlers[IRQ_LINES];
+volatile unsigned irq_count[IRQ_LINES];
 static uint16_t pic_mask_bits = 0xFFFF; /* bit set: IRQ masked */
 
 static void pic_write_mask(void)
@@ -92,7 +91,7 @@ uint16_t pic_irr(void)
 
 void irq_install(unsigned irq, irq_handler_fn *fn)
 {
-	if (irq >= IRQ_COUNT)
+	if (irq >= IRQ_LINES)
 		panic("irq_install: no IRQ %u", irq);
 	handlers[irq] = fn;
 	idt_set_gate(PIC_VECTOR_BASE + irq, irq_stubs[irq], 0);

@@ -107,6 +107,13 @@ void *pt_entry(struct pt *pt, uint64_t va, unsigned level, bool create);
 uint64_t pte_read(const struct pt *pt, const void *entry);
 void pte_write(const struct pt *pt, void *entry, uint64_t value);
 
+/* Entry `index` of the table at physical address `table` (a pointer for
+ * pte_read/pte_write). */
+void *pt_slot(const struct pt *pt, uint64_t table, unsigned index);
+/* Does this present entry at `level` map a page (level 1, or PS where the
+ * mode allows a large leaf) rather than point at a table? */
+bool pte_is_leaf(const struct pt *pt, uint64_t entry, unsigned level);
+
 /* Physical address an entry points to (table or frame; large leaves
  * included, PSE-36 decoded in PT_MODE_32). */
 uint64_t pte_addr(const struct pt *pt, uint64_t entry, unsigned level);

@@ -74,9 +74,9 @@ static bool large_allowed(enum pt_mode mode, unsigned level)
 	return level == 2 || (level == 3 && is_long(mode));
 }
 
-static bool is_leaf(enum pt_mode mode, uint64_t e, unsigned level)
+bool pte_is_leaf(const struct pt *pt, uint64_t entry, unsigned level)
 {
-	return level == 1 || (large_allowed(mode, level) && (e & X86_PTE_PS));
+	return level == 1 || (large_allowed(pt->mode, level) && (entry & X86_PTE_PS));
 }
 
 /* Is va a linear address of this mode (below 4 GiB; canonical)? */
@@ -90,13 +90,16 @@ static bool va_valid(enum pt_mode mode, uint64_t va)
 	return (uint64_t)((int64_t)(va << (64 - bits)) >> (64 - bits)) == va;
 }
 
+void *pt_slot(const struct pt *pt, uint64_t table, unsigned index)
+{
+	return (uint8_t *)page_ptr(table) + index * pt_entry_size(pt->mode);
+}
+
 static void *entry_at(const struct pt *pt, uint64_t table, unsigned level,
 		      uint64_t va)
 {
-	unsigned index = (unsigned)(va >> level_shift(pt->mode, level)) &
-			 (pt_entries(pt->mode, level) - 1);
-
-	return (uint8_t *)page_ptr(table) + index * pt_entry_size(pt->mode);
+	return pt_slot(pt, table, (unsigned)(va >> level_shift(pt->mode, level)) &
+				  (pt_entries(pt->mode, level) - 1));
 }
 
 /* One store, so that a walk never sees half an entry: a plain MOV in the
@@ -132,7 +135,7 @@ void pte_write(const struct pt *pt, void *entry, uint64_t value)
 
 uint64_t pte_addr(const struct pt *pt, uint64_t entry, unsigned level)
 {
-	if (level == 1 || !is_leaf(pt->mode, entry, level))
+	if (level == 1 || !pte_is_leaf(pt, entry, level))
 		return entry & (pt->mode == PT_MODE_32 ? X86_PTE32_ADDR_4K
 						       : X86_PTE_ADDR_4K);
 	if (pt->mode == PT_MODE_32)
@@ -204,7 +207,7 @@ void *pt_entry(struct pt *pt, uint64_t va, unsigned level, bool create)
 							  ? PDPTE_FLAGS : TABLE_FLAGS));
 			continue;
 		}
-		if (is_leaf(pt->mode, v, l))
+		if (pte_is_leaf(pt, v, l))
 			return NULL;
 		table = pte_addr(pt, v, l);
 	}
@@ -215,10 +218,9 @@ static void free_table(struct pt *pt, uint64_t table, unsigned level)
 {
 	if (level > 1) {
 		for (unsigned i = 0; i < pt_entries(pt->mode, level); i++) {
-			uint64_t e = pte_read(pt, (uint8_t *)page_ptr(table) +
-							  i * pt_entry_size(pt->mode));
+			uint64_t e = pte_read(pt, pt_slot(pt, table, i));
 
-			if ((e & X86_PTE_P) && !is_leaf(pt->mode, e, level))
+			if ((e & X86_PTE_P) && !pte_is_leaf(pt, e, level))
 				free_table(pt, pte_addr(pt, e, level), level - 1);
 		}
 	}
@@ -243,7 +245,7 @@ bool pt_map(struct pt *pt, uint64_t va, uint64_t pa, uint64_t size,
 	if (!e)
 		return false;
 	old = pte_read(pt, e);
-	if ((old & X86_PTE_P) && !is_leaf(pt->mode, old, level))
+	if ((old & X86_PTE_P) && !pte_is_leaf(pt, old, level))
 		free_table(pt, pte_addr(pt, old, level), level - 1);
 	pte_write(pt, e, leaf_value(pt->mode, level, pa, flags));
 	return true;
@@ -291,7 +293,7 @@ static void *find_leaf(struct pt *pt, uint64_t va, unsigned *level)
 
 		if (!(v & X86_PTE_P))
 			return NULL;
-		if (is_leaf(pt->mode, v, l)) {
+		if (pte_is_leaf(pt, v, l)) {
 			*level = l;
 			return e;
 		}
@@ -329,12 +331,11 @@ void pt_free(struct pt *pt, unsigned shared_from, unsigned shared_to)
 	unsigned top = pt_levels(pt->mode);
 
 	for (unsigned i = 0; i < pt_entries(pt->mode, top); i++) {
-		uint64_t e = pte_read(pt, (uint8_t *)page_ptr(pt->root) +
-						  i * pt_entry_size(pt->mode));
+		uint64_t e = pte_read(pt, pt_slot(pt, pt->root, i));
 
 		if (i >= shared_from && i <= shared_to)
 			continue;
-		if ((e & X86_PTE_P) && !is_leaf(pt->mode, e, top))
+		if ((e & X86_PTE_P) && !pte_is_leaf(pt, e, top))
 			free_table(pt, pte_addr(pt, e, top), top - 1);
 	}
 	page_free(pt->root);

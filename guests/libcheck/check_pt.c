@@ -59,6 +59,8 @@ static void check_large(struct pt *pt)
 	CHECK(maps(pt, VA_BIG + OFFSET, PA_BIG + OFFSET, 2), "large leaf");
 	CHECK(pte_addr(pt, pte_read(pt, pt_entry(pt, VA_BIG, 2, false)), 2) == PA_BIG,
 	      "pte_addr of the large leaf");
+	CHECK(pte_is_leaf(pt, pte_read(pt, pt_entry(pt, VA_BIG, 2, false)), 2),
+	      "pte_is_leaf of the large leaf");
 	CHECK(!pt_map(pt, VA_BIG + SIZE_4K, PA_4K, SIZE_4K, LEAF),
 	      "a 4 KiB leaf inside a large one");
 	CHECK(pt_entry(pt, VA_BIG, 1, false) == NULL, "entry below a large leaf");
@@ -90,17 +92,25 @@ static void check_large(struct pt *pt)
 	      "a 5-level address");
 }
 
-/* The entries above VA_4K's leaf: P only in a PAE PDPT, P|RW|US else. */
+/* The entries above VA_4K's leaf: P only in a PAE PDPT, P|RW|US else;
+ * tables, not leaves; the root's is where pt_slot says. */
 static void check_table_entries(struct pt *pt)
 {
-	for (unsigned l = 2; l <= pt_levels(pt->mode); l++) {
+	unsigned top = pt_levels(pt->mode);
+	unsigned idx = (unsigned)(VA_4K / pt_level_span(pt->mode, top) %
+				  pt_entries(pt->mode, top));
+
+	for (unsigned l = 2; l <= top; l++) {
 		uint64_t e = pte_read(pt, pt_entry(pt, VA_4K, l, false));
 		uint64_t want = pt->mode == PT_MODE_PAE && l == 3 ? X86_PTE_P
 								    : TABLE_BITS;
 
-		CHECK((e & FLAG_BITS) == want && (e >> 52) == 0,
+		CHECK((e & FLAG_BITS) == want && (e >> 52) == 0 &&
+		      !pte_is_leaf(pt, e, l),
 		      "level %u entry %#llx", l, (unsigned long long)e);
 	}
+	CHECK(pt_entry(pt, VA_4K, top, false) == pt_slot(pt, pt->root, idx),
+	      "pt_slot of the root entry");
 }
 
 static void check_range(struct pt *pt)

@@ -138,25 +138,15 @@ static void note_table(uint64_t pa)
 	role[f] = ROLE_FREED_TABLE;
 }
 
-static bool is_leaf(uint64_t e, unsigned level)
-{
-	if (level == 1)
-		return true;
-	if (level == 2 || (level == 3 && lay.levels >= 4))
-		return e & X86_PTE_PS;
-	return false;
-}
-
 static void note_tables(struct pt *pt, uint64_t table, unsigned level)
 {
 	if (level > 1) {
 		for (unsigned i = 0; i < pt_entries(lay.mode, level); i++) {
-			uint64_t e = pte_read(pt, (uint8_t *)page_ptr(table) +
-							  i * pt_entry_size(lay.mode));
+			uint64_t e = pte_read(pt, pt_slot(pt, table, i));
 
 			if (level == lay.levels && i < lay.kernel_slots)
 				continue;
-			if ((e & X86_PTE_P) && !is_leaf(e, level))
+			if ((e & X86_PTE_P) && !pte_is_leaf(pt, e, level))
 				note_tables(pt, pte_addr(pt, e, level), level - 1);
 		}
 	}
@@ -176,24 +166,24 @@ static void map_or_panic(struct pt *pt, uint64_t va, uint64_t pa, uint64_t size,
 static void recursive_set(struct pt *pt, bool on)
 {
 	if (lay.mode == PT_MODE_PAE) {
-		/* PAE_REC_VA is PD3's entry 0 */
-		uint8_t *pd3 = pt_entry(pt, PAE_REC_VA, 2, on);
+		/* PAE_REC_VA is PD3's entry 0: its address is PD3's */
+		void *pd3 = pt_entry(pt, PAE_REC_VA, 2, on);
 
 		if (!pd3)
 			return;
 		for (unsigned i = 0; i < PAE_PDPT_SLOTS; i++) {
-			uint64_t pdpte = pte_read(pt, (uint8_t *)page_ptr(pt->root) + i * 8);
+			uint64_t pdpte = pte_read(pt, pt_slot(pt, pt->root, i));
 			uint64_t v = on && (pdpte & X86_PTE_P)
 					     ? pte_addr(pt, pdpte, 3) | X86_PTE_P | X86_PTE_RW
 					     : 0;
 
-			pte_write(pt, pd3 + (PAE_REC_FIRST + i) * 8, v);
+			pte_write(pt, pt_slot(pt, (uintptr_t)pd3, PAE_REC_FIRST + i), v);
 		}
 		return;
 	}
 	unsigned slot = lay.mode == PT_MODE_32 ? REC_SLOT_32 : REC_SLOT_64;
 
-	pte_write(pt, (uint8_t *)page_ptr(pt->root) + slot * pt_entry_size(lay.mode),
+	pte_write(pt, pt_slot(pt, pt->root, slot),
 		  on ? pt->root | X86_PTE_P | X86_PTE_RW : 0);
 }
 

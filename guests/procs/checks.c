@@ -37,11 +37,6 @@ uintptr_t rec_entry_va(uint64_t va, unsigned level)
 	return (uintptr_t)va;
 }
 
-static bool leaf_at(uint64_t e, unsigned level)
-{
-	return level == 1 || (e & X86_PTE_PS);
-}
-
 /* Every level of va's walk from the root down (PAE: from the directory;
  * its PDPT has no recursive entry). */
 static void rec_check_va(struct pt *pt, uint64_t va, bool counted)
@@ -65,7 +60,7 @@ static void rec_check_va(struct pt *pt, uint64_t va, bool counted)
 			     (unsigned long long)mem);
 		if (!(mem & X86_PTE_P))
 			return;
-		if (leaf_at(mem, l)) {
+		if (pte_is_leaf(pt, mem, l)) {
 			uint64_t via = pte_addr(pt, win, l) + (va & (pt_level_span(lay.mode, l) - 1));
 
 			if (!pt_translate(pt, va, &pa, &level) || pa != via || level != l)

@@ -26,6 +26,11 @@ static uintptr_t program_entry(unsigned long prog)
 	return 0;
 }
 
+static uintptr_t stack_top(void)
+{
+	return (uintptr_t)(lay.vma[VMA_STACK].start + STACK_PAGES * SIZE_4K);
+}
+
 /* The info page, through the user's own read-only mapping with CR0.WP
  * off (p's space is loaded); then the same write with WP on must fault,
  * and the global-page check while we are at it. */
@@ -37,8 +42,7 @@ static void write_info(struct proc *p)
 		.rounds = worker_rounds,
 		.data = (uintptr_t)lay.vma[VMA_DATA].start,
 		.heap = (uintptr_t)lay.vma[VMA_HEAP].start,
-		.stack_top = (uintptr_t)(lay.vma[VMA_STACK].start +
-					 STACK_PAGES * SIZE_4K),
+		.stack_top = stack_top(),
 		.alias_rw = (uintptr_t)lay.vma[VMA_ALIAS].start,
 		.alias_ro = (uintptr_t)lay.alias_ro,
 		.large = (uintptr_t)lay.large,
@@ -55,8 +59,7 @@ static void write_info(struct proc *p)
 static void image_start(struct proc *p, unsigned long prog, uintptr_t arg)
 {
 	struct pt old = p->pt;
-	uintptr_t sp = (uintptr_t)(lay.vma[VMA_STACK].start + STACK_PAGES * SIZE_4K) -
-		       sizeof(uintptr_t); /* as if called */
+	uintptr_t sp = stack_top() - sizeof(uintptr_t); /* as if called */
 
 	if (!as_create(&p->pt))
 		panic("procs: out of memory for pid %u", p->pid);
@@ -243,7 +246,7 @@ void sched_run(void)
 		} else if (v == X86_VEC_PF) {
 			if (!fault_fix(p, ti.cr2, ti.error) && !probe_fixup(p, ti.error))
 				crash(p, v, &ti);
-		} else if (v < PIC_VECTOR_BASE || v >= PIC_VECTOR_BASE + 16) {
+		} else if (v < PIC_VECTOR_BASE || v >= PIC_VECTOR_BASE + IRQ_LINES) {
 			crash(p, v, &ti);
 		}
 	}
