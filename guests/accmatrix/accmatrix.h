@@ -18,6 +18,11 @@
 
 enum am_mode { AM_32, AM_PAE, AM_LONG4, AM_LONG5, AM_MODES };
 
+static inline bool am_mode_long(enum am_mode m)
+{
+	return m == AM_LONG4 || m == AM_LONG5;
+}
+
 /* What the CPU offers (CPUID), read once. */
 struct am_cpu {
 	uint8_t maxphy;

@@ -119,7 +119,7 @@ static uint64_t run_mode(enum am_mode m, unsigned stride_arg,
 	struct am_stats st = { 0, 0, 0, 0, 0, 0, 0 };
 	unsigned settings, combos, gaps = 0;
 	unsigned stride = stride_arg ? stride_arg
-		: (m == AM_LONG4 || m == AM_LONG5) ? DEFAULT_STRIDE_LONG : 1;
+		: am_mode_long(m) ? DEFAULT_STRIDE_LONG : 1;
 
 	if (!mode_offered(m)) {
 		kprintf("accmatrix: %s: not offered by this CPU\n", mode_args[m]);
@@ -156,10 +156,8 @@ static uint64_t run_mode(enum am_mode m, unsigned stride_arg,
 /* The modes to run: the one mode= names, or all of this image's. */
 static bool mode_selected(enum am_mode m, const char *arg)
 {
-	bool is64 = m == AM_LONG4 || m == AM_LONG5;
-
 	if (!arg[0])
-		return is64 == (sizeof(long) == 8);
+		return am_mode_long(m) == (sizeof(long) == 8);
 	return strlen(arg) == strlen(mode_args[m]) &&
 	       !strncmp(arg, mode_args[m], strlen(arg));
 }
@@ -177,7 +175,7 @@ int guest_main(void)
 	for (unsigned m = 0; m < AM_MODES; m++) {
 		if (!mode_selected((enum am_mode)m, mode))
 			continue;
-		if ((m == AM_LONG4 || m == AM_LONG5) != (sizeof(long) == 8))
+		if (am_mode_long((enum am_mode)m) != (sizeof(long) == 8))
 			panic("accmatrix: mode=%s needs the other image", mode);
 		any = true;
 		bad += run_mode((enum am_mode)m, stride, &all);

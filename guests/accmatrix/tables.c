@@ -8,6 +8,7 @@
  * its own, allocated once from a static pool: the matrix never allocates.
  */
 #include "accmatrix.h"
+#include "mm.h" /* cpu_has_* */
 
 struct am_cpu cpu;
 struct am_env env;
@@ -27,7 +28,6 @@ static unsigned pool_used;
 #define SLOT_32    0x300u
 #define SLOT_PAE   3u
 #define SLOT_LONG  0x1F0u
-#define PAE_PDPTES 4u
 
 #define CR0_AM UMBRA_BIT(18) /* EFLAGS.AC must never mean alignment checks */
 
@@ -36,41 +36,45 @@ static unsigned pool_used;
 /* Harness leaves come with A and D set: no exits to set them. */
 #define HARNESS_LEAF_FLAGS (X86_PTE_P | X86_PTE_RW | X86_PTE_A | X86_PTE_D)
 
+/* PSE-36 and MAXPHYADDR: the CPUID bits the guest library's cpu_has_*
+ * checks (mm.h) do not cover. */
+#define CPUID_FEATURES       0x1u
+#define CPUID_EXT_BASE       0x80000000u
+#define CPUID_EXT_ADDR       0x80000008u /* EAX[7:0]: MAXPHYADDR */
+#define CPUID_1_EDX_PAE      (1u << 6)
+#define CPUID_1_EDX_PSE36    (1u << 17)
+#define PHYS_BITS_MASK       0xFFu
+#define PHYS_BITS_PAE        36u /* when CPUID does not say (SDM 4.1.4) */
+#define PHYS_BITS_LEGACY     32u
+
 void cpu_read(void)
 {
-	struct cpuid_regs r1 = cpuid(1, 0), r7 = { 0, 0, 0, 0 };
-	struct cpuid_regs rx = { 0, 0, 0, 0 };
-	uint32_t max = cpuid(0, 0).eax, xmax = cpuid(0x80000000u, 0).eax;
+	uint32_t features = cpuid(CPUID_FEATURES, 0).edx;
 
-	if (max >= 7)
-		r7 = cpuid(7, 0);
-	if (xmax >= 0x80000001u)
-		rx = cpuid(0x80000001u, 0);
-	cpu.pse36 = r1.edx >> 17 & 1;
-	cpu.nx = rx.edx >> 20 & 1;
-	cpu.gbpages = rx.edx >> 26 & 1;
-	cpu.smep = r7.ebx >> 7 & 1;
-	cpu.smap = r7.ebx >> 20 & 1;
-	cpu.pku = r7.ecx >> 3 & 1;
-	cpu.la57 = r7.ecx >> 16 & 1;
-	if (xmax >= 0x80000008u)
-		cpu.maxphy = cpuid(0x80000008u, 0).eax & 0xff;
+	cpu.pse36 = features & CPUID_1_EDX_PSE36;
+	cpu.nx = cpu_has_nx();
+	cpu.gbpages = cpu_has_1g();
+	cpu.smep = cpu_has_smep();
+	cpu.smap = cpu_has_smap();
+	cpu.pku = cpu_has_pku();
+	cpu.la57 = cpu_has_la57();
+	if (cpuid(CPUID_EXT_BASE, 0).eax >= CPUID_EXT_ADDR)
+		cpu.maxphy = cpuid(CPUID_EXT_ADDR, 0).eax & PHYS_BITS_MASK;
 	else
-		cpu.maxphy = (r1.edx >> 6 & 1) ? 36 : 32; /* PAE: 36 bits */
+		cpu.maxphy = features & CPUID_1_EDX_PAE ? PHYS_BITS_PAE
+							: PHYS_BITS_LEGACY;
 }
 
 bool mode_offered(enum am_mode m)
 {
-	bool is64 = sizeof(long) == 8;
-
-	if (m == AM_LONG5)
-		return is64 && cpu.la57;
-	return is64 == (m == AM_LONG4);
+	if (am_mode_long(m) != (sizeof(long) == 8))
+		return false;
+	return m != AM_LONG5 || cpu.la57;
 }
 
 bool mode_is_long(void)
 {
-	return env.mode == AM_LONG4 || env.mode == AM_LONG5;
+	return am_mode_long(env.mode);
 }
 
 uint64_t entry_read(uint64_t gpa)
@@ -239,7 +243,7 @@ static void layout(enum am_mode m)
 	env.esize = m == AM_32 ? 4 : 8;
 	shift = X86_PAGE_SHIFT_4K + (env.top - 1) * bits_per_level;
 	env.va = (uint64_t)slots[m] << shift | DATA_BASE;
-	if (m == AM_LONG4 || m == AM_LONG5)
+	if (am_mode_long(m))
 		env.va = sign_extend(env.va, shift + bits_per_level);
 	env.root = harness_tree();
 	test_path();

@@ -8,7 +8,6 @@
 
 #define MSR_APIC_BASE    0x1Bu
 #define APIC_BASE_ADDR   0xFFFFFF000ull
-#define LAPIC_ID         0x20u
 #define LAPIC_VERSION    0x30u
 #define LAPIC_TPR        0x80u
 #define TPR_TEST         0x20u
