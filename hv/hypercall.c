@@ -7,8 +7,6 @@
 #include "cpu.h"
 #include "vcpu.h"
 
-#define HC_DONE    0u
-#define HC_UNKNOWN 0xFFFFFFFFu
 
 /*
  * Run the engine's audit for the guest and say so on Umbra's console: the

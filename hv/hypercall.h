@@ -1,29 +1,10 @@
 /*
- * Umbra's hypercalls: VMMCALL with EAX = HYPERCALL_MAGIC and the function
- * number in EBX.  Results come back in EAX (0 = done, ~0 = unknown
- * function) and EBX.  Any other VMMCALL raises #UD, as on a machine
- * without a hypervisor.
- *
- *   0 HC_PROBE        EBX = HYPERCALL_VERSION: Umbra is there
- *   1 HC_STATS_PRINT  print exit and engine statistics now
- *   2 HC_STATS_RESET  start a new measurement window (exit and engine
- *                     counters to zero)
- *   3 HC_AUDIT        run the engine's audit; EBX = violations found
- *   4 HC_EXIT_COUNT   EBX = exits so far (low 32 bits), ECX = high 32
+ * Umbra's hypercalls: the interface is include/umbra/hypercall.h.
  */
 #ifndef HV_HYPERCALL_H
 #define HV_HYPERCALL_H
 
-#define HYPERCALL_MAGIC   0x756d6272u /* "umbr" */
-#define HYPERCALL_VERSION 1u
-
-enum hypercall_fn {
-	HC_PROBE = 0,
-	HC_STATS_PRINT = 1,
-	HC_STATS_RESET = 2,
-	HC_AUDIT = 3,
-	HC_EXIT_COUNT = 4,
-};
+#include "umbra/hypercall.h"
 
 struct vcpu;
 void hypercall(struct vcpu *v);

@@ -1,14 +1,10 @@
 /*
- * The hypervisor's audit, asked for by hypercall (hv/hypercall.h: VMMCALL
- * with EAX = "umbr", EBX = 3; the violation count comes back in EBX).
+ * The hypervisor's audit, asked for by hypercall (HC_AUDIT: the violation
+ * count comes back in EBX).
  * Umbra logs the result on its own console lines, which the comparison
  * with the native run leaves out; natively VMMCALL raises #UD.
  */
 #include "hostile.h"
-
-#define HYPERCALL_MAGIC 0x756d6272u /* "umbr" */
-#define HC_AUDIT        3u
-#define HC_DONE         0u
 
 struct hcall {
 	uint32_t status, violations;
@@ -17,11 +13,8 @@ struct hcall {
 static void do_audit(void *arg)
 {
 	struct hcall *c = arg;
-	uint32_t a = HYPERCALL_MAGIC, b = HC_AUDIT;
 
-	__asm__ volatile("vmmcall" : "+a"(a), "+b"(b) : : "memory");
-	c->status = a;
-	c->violations = b;
+	c->status = umbra_hypercall(HC_AUDIT, &c->violations, NULL);
 }
 
 bool hv_audit_clean(void)

@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "cpu.h"
+#include "umbra/hypercall.h"
 
 /* ---- segment selectors (the same GDT layout in both flavours) ---------- */
 #define SEL_KCODE   0x08 /* ring-0 code: 32-bit, or 64-bit in the 64 flavour */
@@ -148,6 +149,23 @@ struct jmp_ctx {
 };
 __attribute__((returns_twice)) int lib_setjmp(struct jmp_ctx *c);
 __attribute__((noreturn)) void lib_longjmp(struct jmp_ctx *c, int val);
+
+/* ---- Umbra's hypercalls (umbra/hypercall.h) ------------------------------- */
+/* VMMCALL function fn with the magic; returns EAX and stores EBX and ECX
+ * (when not NULL).  Without Umbra VMMCALL raises #UD: call it from
+ * try_call() unless Umbra is known to be there. */
+static inline uint32_t umbra_hypercall(uint32_t fn, uint32_t *ebx,
+				       uint32_t *ecx)
+{
+	uint32_t a = HYPERCALL_MAGIC, b = fn, c = 0;
+
+	__asm__ volatile("vmmcall" : "+a"(a), "+b"(b), "+c"(c) : : "memory");
+	if (ebx)
+		*ebx = b;
+	if (ecx)
+		*ecx = c;
+	return a;
+}
 
 /* ---- descriptors ---------------------------------------------------------- */
 /* The ring-0 stack the CPU switches to on a trap from CPL 3 (TSS). */

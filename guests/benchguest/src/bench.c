@@ -26,9 +26,6 @@
 #include "guest.h"
 #include "multiboot.h"
 
-#define HC_MAGIC        0x756d6272u
-#define HC_STATS_PRINT  1u
-#define HC_STATS_RESET  2u
 
 #define PG_P    0x001ull
 #define PG_RW   0x002ull
@@ -53,13 +50,12 @@ static bool under_umbra;
 
 static void hc(uint32_t fn)
 {
-	uint32_t a = HC_MAGIC, b = fn, c = 0;
-	__asm__ volatile(".byte 0x0f, 0x01, 0xd9" : "+a"(a), "+b"(b), "+c"(c) :: "memory");
+	umbra_hypercall(fn, NULL, NULL);
 }
 static void probe(void *arg)
 {
 	(void)arg;
-	hc(0);
+	hc(HC_PROBE);
 }
 
 /* ---- frames ---------------------------------------------------------------- */

@@ -27,7 +27,6 @@
 #define CR4_PCIDE       (1ul << 17)
 #define CR0_NW          (1ul << 29)
 #define CR0_ET          (1ul << 4)
-#define HC_MAGIC        0x756d6272u
 #define VEC_UD          6
 #define VEC_GP          13
 
@@ -46,15 +45,7 @@ static bool umbra;
 
 static void hc(uint32_t fn, uint32_t *eax, uint32_t *ebx, uint32_t *ecx)
 {
-	uint32_t a = HC_MAGIC, b = fn, c = 0;
-
-	__asm__ volatile(".byte 0x0f, 0x01, 0xd9" /* vmmcall */
-			 : "+a"(a), "+b"(b), "+c"(c)
-			 :
-			 : "memory");
-	*eax = a;
-	*ebx = b;
-	*ecx = c;
+	*eax = umbra_hypercall(fn, ebx, ecx);
 }
 
 /* Instructions that must fault, one per try_call. */
