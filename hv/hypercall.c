@@ -1,5 +1,5 @@
 /*
- * The hypercalls (see hypercall.h).
+ * The hypercalls (the interface: include/umbra/hypercall.h).
  */
 #include "hypercall.h"
 
